@@ -1,0 +1,52 @@
+"""`nsr <command>`: one entry point per pipeline stage (also `python -m nsr`).
+
+Each command lives in its own module exposing ``add_arguments(parser)`` and ``run(args)``;
+only the chosen module is imported, so `nsr --help` and light commands stay fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+from nsr.io import InputError
+
+COMMANDS = {
+    "subset": ("nsr.data_cli", "write the seeded train/test problem sets (parquet)"),
+    "base": ("nsr.base", "build or copy the start policy into a model folder"),
+    "train": ("nsr.train_cli", "train a policy with grpo / psr / nsr / w-reinforce"),
+    "sample": ("nsr.sampling", "draw n samples per test problem and score them"),
+    "passk": ("nsr.passk", "unbiased Pass@k with bootstrap CIs from a samples file"),
+    "plot": ("nsr.plotting", "comparison figure + tables, training-dynamics figure"),
+}
+
+
+def build_parser(command: str) -> tuple[argparse.ArgumentParser, object]:
+    module_name, help_text = COMMANDS[command]
+    module = importlib.import_module(module_name)
+    parser = argparse.ArgumentParser(prog=f"nsr {command}", description=help_text)
+    module.add_arguments(parser)
+    return parser, module
+
+
+def main(argv: list[str] | None = None) -> None:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv or argv[0] in ("-h", "--help") or argv[0] not in COMMANDS:
+        lines = [f"  {name:<8} {help_text}" for name, (_, help_text) in COMMANDS.items()]
+        print("usage: nsr <command> [options]\n\ncommands:\n" + "\n".join(lines))
+        if argv and argv[0] not in ("-h", "--help"):
+            print(f"\nnsr: unknown command {argv[0]!r}", file=sys.stderr)
+            sys.exit(2)
+        return
+    parser, module = build_parser(argv[0])
+    args = parser.parse_args(argv[1:])
+    try:
+        module.run(args)
+    except InputError as exc:
+        print(f"nsr {argv[0]}: error: {exc}", file=sys.stderr)
+        sys.exit(2)
+
+
+if __name__ == "__main__":
+    main()
