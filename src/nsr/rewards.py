@@ -1,0 +1,149 @@
+"""Verifiers: relaxed numeric accuracy, exact text match, \\boxed{} math answers.
+
+``score(completion, answer)`` never raises on any string and never evaluates model output
+as code: numbers are parsed with ``float`` after a strict regex, and LaTeX goes through
+math-verify (a sympy parser, not ``eval``).
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+
+# Relative tolerance of ChartQA's "relaxed accuracy".
+RELATIVE_TOLERANCE = 0.05
+# Longest candidate handed to math-verify: sympy on huge inputs is the one slow path left
+# when timeouts are off (they need signal.alarm, i.e. the main thread).
+_MATH_MAX_CHARS = 400
+
+_SPECIAL_TOKEN = re.compile(r"<\|[^|<>]{0,40}\|>|</s>|<s>")
+# A number: sign, thousands separators (1,234,567) or plain digits, decimals, optional %.
+_UNSIGNED = r"(?:\d{1,3}(?:,\d{3})+(?!\d)|\d+)(?:\.\d+)?|\.\d+"
+_NUMBER_FULL = re.compile(rf"\s*([-+]?(?:{_UNSIGNED}))\s*%?\s*")
+# In running text a sign counts only when not glued to a word ("B-5" is not -5).
+_NUMBER_ANY = re.compile(rf"((?:(?<![\w.,])[-+])?(?<![\d.,])(?:{_UNSIGNED}))")
+_ANSWER_PHRASE = re.compile(r"answer\s*(?:is\s*:?|:)\s*(.*)", re.IGNORECASE)
+_MATHY = re.compile(r"[\\^{}_/]|\d\s*[a-zA-Z(]|[a-zA-Z)]\s*\d|sqrt|\bpi\b")
+
+
+def _clean(text: str) -> str:
+    """Drop tokenizer control tokens (EOS/pad text) and surrounding whitespace."""
+    return _SPECIAL_TOKEN.sub("", text).strip()
+
+
+def _last_boxed(text: str) -> str | None:
+    """Content of the last \\boxed{...} (or \\fbox{...}) with balanced braces, else None."""
+    start = max(text.rfind("\\boxed{"), text.rfind("\\fbox{"))
+    if start < 0:
+        return None
+    i = text.index("{", start) + 1
+    depth, begin = 1, i
+    while i < len(text):
+        ch = text[i]
+        if ch == "{":
+            depth += 1
+        elif ch == "}":
+            depth -= 1
+            if depth == 0:
+                return text[begin:i].strip()
+        i += 1
+    return None  # unbalanced: not a usable box
+
+
+def _strip_answer(text: str) -> str:
+    """Trim decoration around an extracted answer: markdown emphasis, $...$, trailing period."""
+    text = text.strip().strip("*").strip()
+    if len(text) >= 2 and text[0] == text[-1] == "$":
+        text = text[1:-1].strip()
+    return text.rstrip(".").strip()
+
+
+def extract_answer(completion: str) -> str:
+    """The answer a completion gives: last \\boxed{X}, else the last "answer: X" / "answer is X"
+    (to the end of its line), else the whole stripped text."""
+    text = _clean(str(completion) if completion is not None else "")
+    boxed = _last_boxed(text)
+    if boxed is not None:
+        return _strip_answer(boxed)
+    matches = _ANSWER_PHRASE.findall(text)
+    if matches:
+        line = matches[-1].split("\n", 1)[0]
+        if line.strip():
+            return _strip_answer(line)
+    return _strip_answer(text)
+
+
+def parse_number(text: str) -> float | None:
+    """A finite float when ``text`` is exactly one number ("1,234", "-3.5", "45%"), else None."""
+    match = _NUMBER_FULL.fullmatch(text)
+    if not match:
+        return None
+    value = float(match.group(1).replace(",", ""))
+    return value if value == value and abs(value) != float("inf") else None
+
+
+def _last_number(text: str) -> float | None:
+    for raw in reversed(_NUMBER_ANY.findall(text)):
+        value = parse_number(raw)
+        if value is not None:
+            return value
+    return None
+
+
+def relaxed_match(pred: float, gold: float) -> bool:
+    """ChartQA relaxed accuracy: within 5% of |gold|; a gold of 0 needs an exact 0."""
+    if gold == 0:
+        return pred == 0
+    # the tiny slack keeps the exact 5% boundary inside despite float rounding (42 vs 39.9)
+    return abs(pred - gold) <= RELATIVE_TOLERANCE * abs(gold) * (1 + 1e-9)
+
+
+def _normalise_text(text: str) -> str:
+    return " ".join(_strip_answer(text).lower().split())
+
+
+def _math_equal(gold: str, pred: str) -> bool:
+    """math-verify equivalence of two LaTeX answers; any failure counts as not equal."""
+    if len(pred) > _MATH_MAX_CHARS or len(gold) > _MATH_MAX_CHARS or not pred.strip():
+        return False
+    try:
+        from math_verify import parse, verify
+
+        # math-verify's timeouts use signal.alarm, which only works in the main thread;
+        # elsewhere (dataloader / reward threads) run without them (inputs are length-capped).
+        timeout = 5 if threading.current_thread() is threading.main_thread() else None
+        gold_parsed = parse(f"${gold}$", parsing_timeout=timeout)
+        pred_parsed = parse(f"${pred}$", parsing_timeout=timeout)
+        if not gold_parsed or not pred_parsed:
+            return False
+        return bool(verify(gold_parsed, pred_parsed, timeout_seconds=timeout))
+    except Exception:  # noqa: BLE001 - third-party parser on model output: never propagate
+        return False
+
+
+def score(completion: str, answer: str) -> float:
+    """1.0 if ``completion`` answers ``answer`` correctly, else 0.0 (never raises).
+
+    Numeric gold: relaxed 5% match of the extracted answer, or of its last number.
+    Text gold: case-insensitive exact match after stripping whitespace / trailing period.
+    LaTeX-like gold (\\frac{1}{2}, 2\\sqrt{3}, ...): math-verify equivalence as a fallback.
+    """
+    completion = "" if completion is None else str(completion)
+    answer = "" if answer is None else str(answer)
+    pred = extract_answer(completion)
+    gold = _strip_answer(_clean(answer))
+    gold_value = parse_number(gold)
+    if gold_value is not None:
+        pred_value = parse_number(pred)
+        if pred_value is not None:
+            return float(relaxed_match(pred_value, gold_value))
+        # LaTeX / fractions for a numeric gold ("\\frac{1}{2}" or "1/2" for 0.5)
+        if ("\\" in pred or "/" in pred) and _math_equal(gold, pred):
+            return 1.0
+        pred_value = _last_number(pred)
+        return float(pred_value is not None and relaxed_match(pred_value, gold_value))
+    if _normalise_text(pred) == _normalise_text(gold):
+        return 1.0
+    if _MATHY.search(gold) and _math_equal(gold, pred):
+        return 1.0
+    return 0.0

@@ -1,0 +1,191 @@
+"""`nsr train`: train a policy with grpo / psr / nsr / w-reinforce (flags follow the seed guide's main.py).
+
+The output folder (model + tokenizer/processor + train_log.csv) appears atomically when training
+has finished. Trainer checkpoints and the running train_log.csv live in the sibling folder
+`<output-dir>.checkpoints/`, which survives a failed job (Snakemake deletes failed outputs)
+so `--resume` can continue from its last checkpoint.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+from pathlib import Path
+
+from nsr.io import InputError, atomic_path
+
+MODES = ("grpo", "psr", "nsr", "w-reinforce")
+LOG_NAME = "train_log.csv"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--mode", choices=MODES, required=True, help="training objective")
+    parser.add_argument("--model", "--vlm-name", dest="model", required=True,
+                        help="start policy: local folder or hub id")
+    parser.add_argument("--dataset-name", required=True,
+                        help="task name (e.g. synthchart) or a .parquet from `nsr subset`")
+    parser.add_argument("--output-dir", required=True, help="final HF model folder (written atomically)")
+    parser.add_argument("--seed", type=int, default=42)
+    parser.add_argument("--subset-size", type=int, default=None, help="number of training problems (default: all)")
+    parser.add_argument("--num-epochs", type=float, default=1.0)
+    parser.add_argument("--max-steps", type=int, default=None, help="optimizer steps; overrides --num-epochs")
+    parser.add_argument("--num-generations", type=int, default=8, help="completions per prompt")
+    parser.add_argument("--prompts-per-step", type=int, default=8, help="prompts per device per step")
+    parser.add_argument("--reward-threshold", type=float, default=0.5, help="correct = reward >= threshold")
+    parser.add_argument("--lambda-psr", type=float, default=0.1, help="weight of correct samples in w-reinforce")
+    parser.add_argument("--learning-rate", type=float, default=1e-6)
+    parser.add_argument("--max-completion-length", type=int, default=256)
+    parser.add_argument("--temperature", type=float, default=1.0)
+    parser.add_argument("--num-threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
+    parser.add_argument("--checkpoint-every", type=int, default=50, help="save a resumable checkpoint every N steps")
+    parser.add_argument("--bf16", action=argparse.BooleanOptionalAction, default=None,
+                        help="bf16 mixed precision (default: on when CUDA is available)")
+    parser.add_argument("--resume", action="store_true",
+                        help="continue from the last checkpoint in <output-dir>.checkpoints")
+    parser.add_argument("--keep-checkpoints", action="store_true", help="keep <output-dir>.checkpoints after success")
+
+
+def validate(args: argparse.Namespace) -> None:
+    """One clear InputError naming the flag, before any model is loaded."""
+    checks = [
+        (args.num_generations >= 2, "--num-generations must be >= 2 (TRL's GRPOTrainer needs a group per prompt)"),
+        (args.lambda_psr >= 0, "--lambda-psr must be >= 0"),
+        (0 < args.reward_threshold <= 1, "--reward-threshold must be in (0, 1] (rewards lie in [0, 1])"),
+        (args.learning_rate > 0, "--learning-rate must be > 0"),
+        (args.max_steps is None or args.max_steps > 0, "--max-steps must be > 0"),
+        (args.num_epochs > 0, "--num-epochs must be > 0"),
+        (args.subset_size is None or args.subset_size > 0, "--subset-size must be > 0"),
+        (args.prompts_per_step >= 1, "--prompts-per-step must be >= 1"),
+        (args.max_completion_length >= 1, "--max-completion-length must be >= 1"),
+        (args.temperature > 0, "--temperature must be > 0"),
+        (args.num_threads is None or args.num_threads >= 1, "--num-threads must be >= 1"),
+        (args.checkpoint_every >= 1, "--checkpoint-every must be >= 1"),
+    ]
+    for ok, message in checks:
+        if not ok:
+            raise InputError(message)
+    model = Path(args.model)
+    # A hub id is "org/name"; anything else that does not exist locally is a typo'd folder.
+    looks_like_hub_id = args.model.count("/") == 1 and not args.model.startswith((".", "/", "~"))
+    if not model.exists() and not looks_like_hub_id:
+        raise InputError(f"--model {args.model}: no such model folder")
+    if model.exists() and not (model / "config.json").exists():
+        raise InputError(f"--model {args.model}: not a model folder (no config.json)")
+    if model.exists() and model.resolve() == Path(args.output_dir).resolve():
+        raise InputError("--output-dir must differ from --model")
+
+
+def reward_correctness(completions, answer, **_):
+    """TRL reward function: nsr.rewards.score of each completion against the `answer` column."""
+    from nsr.rewards import score
+
+    return [score(_completion_text(c), str(a)) for c, a in zip(completions, answer)]
+
+
+def _completion_text(completion) -> str:
+    if isinstance(completion, str):
+        return completion
+    # Conversational completion: [{"role": "assistant", "content": str | [parts]}]
+    parts = []
+    for message in completion:
+        content = message.get("content", "")
+        parts.append(content if isinstance(content, str) else "".join(p.get("text", "") for p in content))
+    return "".join(parts)
+
+
+def build_dataset(frame):
+    """pandas problems -> datasets.Dataset that GRPOTrainer takes (images as PIL, chat prompts for VLMs)."""
+    import datasets
+
+    frame = frame.copy()
+    has_images = "image" in frame.columns and frame["image"].notna().any()
+    if "image" in frame.columns and not has_images:
+        frame = frame.drop(columns="image")
+    if has_images:
+        # TRL only attaches images to conversational prompts.
+        frame["prompt"] = [[{"role": "user", "content": p}] if isinstance(p, str) else list(p) for p in frame["prompt"]]
+    dataset = datasets.Dataset.from_pandas(frame, preserve_index=False)
+    if has_images:
+        dataset = dataset.cast_column("image", datasets.Image())
+    return dataset
+
+
+def checkpoint_dir(output_dir: str | Path) -> Path:
+    output_dir = Path(output_dir)
+    return output_dir.with_name(output_dir.name + ".checkpoints")
+
+
+def run(args: argparse.Namespace) -> None:
+    validate(args)
+    from nsr.data import load_problems
+
+    problems = load_problems(args.dataset_name, split="train", num=args.subset_size, seed=args.seed)
+
+    import torch
+    from transformers.trainer_utils import get_last_checkpoint
+
+    from nsr.trainer import NSRConfig, NSRTrainer, TrainLogCallback
+
+    if args.num_threads:
+        torch.set_num_threads(args.num_threads)
+    ckpt_dir = checkpoint_dir(args.output_dir)
+    last = get_last_checkpoint(str(ckpt_dir)) if args.resume and ckpt_dir.is_dir() else None
+    if not args.resume and ckpt_dir.exists() and os.environ.get("RANK", "0") == "0":
+        shutil.rmtree(ckpt_dir)  # a fresh run must not mix with an earlier run's checkpoints or log
+    ckpt_dir.mkdir(parents=True, exist_ok=True)
+    model = str(Path(args.model).resolve()) if Path(args.model).exists() else args.model
+
+    config = NSRConfig(
+        output_dir=str(ckpt_dir),
+        objective=args.mode,
+        lambda_psr=args.lambda_psr,
+        reward_threshold=args.reward_threshold,
+        seed=args.seed,
+        learning_rate=args.learning_rate,
+        lr_scheduler_type="constant",  # as the official (verl) runs; TRL's default decays linearly
+        num_train_epochs=args.num_epochs,
+        max_steps=args.max_steps or -1,
+        num_generations=args.num_generations,
+        per_device_train_batch_size=args.prompts_per_step * args.num_generations,  # TRL counts completions
+        max_completion_length=args.max_completion_length,
+        temperature=args.temperature,
+        beta=0.0,
+        bf16=args.bf16,
+        logging_steps=1,
+        save_strategy="steps",
+        save_steps=args.checkpoint_every,
+        save_total_limit=1,  # only the newest checkpoint is needed to resume
+        report_to="none",
+    )
+    print("nsr train config:\n" + json.dumps({
+        **vars(args), "checkpoints": str(ckpt_dir), "resume_from": last, "device": str(config.device),
+        "bf16": config.bf16, "loss_type": config.loss_type, "beta": config.beta,
+        "generation_batch_size": config.generation_batch_size,
+    }, indent=2, default=str), flush=True)
+    if args.resume and last is None:
+        print(f"--resume: no checkpoint in {ckpt_dir}; starting from scratch", flush=True)
+
+    log_path = ckpt_dir / LOG_NAME
+    trainer = NSRTrainer(
+        model=model,
+        reward_funcs=reward_correctness,
+        args=config,
+        train_dataset=build_dataset(problems),
+        callbacks=[TrainLogCallback(log_path)],
+    )
+    trainer.train(resume_from_checkpoint=last)
+
+    # Every rank saves (ZeRO-3 gathers weights collectively) into a staging folder next to the
+    # output; the main process then renames it into place in one step.
+    staging = ckpt_dir / "final-model"
+    trainer.save_model(str(staging))  # model + processing class (save_pretrained)
+    trainer.accelerator.wait_for_everyone()
+    if trainer.accelerator.is_main_process:
+        shutil.copy2(log_path, staging / LOG_NAME)
+        with atomic_path(args.output_dir) as tmp:
+            staging.rename(tmp)
+        if not args.keep_checkpoints:
+            shutil.rmtree(ckpt_dir, ignore_errors=True)
+        print(f"wrote {args.output_dir} ({trainer.state.global_step} steps)")

@@ -1,0 +1,161 @@
+"""TRL GRPOTrainer subclass that trains with one of the four objectives of nsr.objectives.
+
+grpo is stock TRL GRPO. For psr / nsr / w-reinforce the trainer binarises the gathered rewards
+(correct = reward >= reward_threshold), replaces this process's advantages, zeroes the
+loss mask of excluded samples and recomputes the token-count denominator, so excluded samples
+leave both the loss and its normaliser (the official code drops them from the batch). The
+loss mask is TRL's completion_mask * tool_mask; excluding through tool_mask, not the attention
+mask, keeps the forward pass unchanged and lets entropy cover every sampled completion.
+"""
+
+from __future__ import annotations
+
+import csv
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+from transformers import TrainerCallback
+from trl import GRPOConfig, GRPOTrainer
+
+from nsr.io import atomic_path
+from nsr.objectives import advantages, methods
+
+# Loss types whose normaliser is a token count over the (masked) batch, so excluded rows drop out of it.
+# "grpo"/"sapo"/"luspo" average over rows and "dr_grpo" over a fixed length: excluded rows would still dilute.
+_TOKEN_MEAN_LOSSES = ("dapo", "bnpo", "cispo")
+
+
+@dataclass
+class NSRConfig(GRPOConfig):
+    """GRPOConfig plus the decomposed-RLVR objective.
+
+    bf16 and activation (gradient) checkpointing default to on only when CUDA is available:
+    on CPU TRL's bf16 default fails and checkpointing only costs time.
+    """
+
+    objective: str = field(
+        default="grpo",
+        metadata={"help": "grpo (stock TRL GRPO), psr (+1 on correct only), nsr (-1 on incorrect only), "
+                  "w-reinforce (+lambda_psr on correct, -1 on incorrect)."},
+    )
+    lambda_psr: float = field(default=0.1, metadata={"help": "Weight of correct samples in w-reinforce."})
+    reward_threshold: float = field(default=0.5, metadata={"help": "A sample is correct when its reward >= this."})
+    bf16: bool | None = field(default=None, metadata={"help": "bf16 mixed precision; None: on with CUDA."})
+    # transformers 5 renamed gradient_checkpointing to activation_checkpointing; TRL defaults the old name to True.
+    gradient_checkpointing: bool | None = field(
+        default=None, metadata={"help": "Deprecated alias of activation_checkpointing."}
+    )
+
+    def __post_init__(self):
+        if self.objective not in methods():
+            raise ValueError(f"objective must be one of {methods()}, got {self.objective!r}")
+        if self.lambda_psr < 0:
+            raise ValueError(f"lambda_psr must be >= 0, got {self.lambda_psr}")
+        if self.objective != "grpo" and self.loss_type not in _TOKEN_MEAN_LOSSES:
+            raise ValueError(
+                f"objective {self.objective!r} needs a token-mean loss_type {_TOKEN_MEAN_LOSSES}, "
+                f"got {self.loss_type!r}"
+            )
+        cuda = torch.cuda.is_available() and not self.use_cpu
+        if self.bf16 is None:
+            self.bf16 = cuda and torch.cuda.is_bf16_supported()
+        if not cuda:
+            self.dataloader_pin_memory = False  # nothing to pin to; silences torch's warning
+        if self.activation_checkpointing is None:
+            self.activation_checkpointing = cuda if self.gradient_checkpointing is None else self.gradient_checkpointing
+        self.gradient_checkpointing = None  # mirrored from activation_checkpointing by TrainingArguments
+        super().__post_init__()
+
+
+class NSRTrainer(GRPOTrainer):
+    """GRPOTrainer applying ``args.objective``; accepts any TRL reward function(s)."""
+
+    def _calculate_rewards(self, inputs, prompts, completions, completion_ids_list):
+        # Keep the gathered (all-process) rewards: TRL does not return them from the scoring step.
+        self._rewards_per_func = super()._calculate_rewards(inputs, prompts, completions, completion_ids_list)
+        return self._rewards_per_func
+
+    def _generate_and_score_completions(self, inputs):
+        out = super()._generate_and_score_completions(inputs)
+        mode = "train" if self.model.training else "eval"
+        per_func = self._rewards_per_func
+        rewards = (per_func * self.reward_weights.to(per_func.device).unsqueeze(0)).nansum(dim=1)
+        scorable = ~torch.isnan(per_func).all(dim=1)  # every reward func returned None: no signal
+        correct = (rewards >= self.args.reward_threshold) & scorable
+        self._metrics[mode]["frac_correct"].append(correct.float().mean().item())
+        if self.args.objective == "grpo":
+            self._metrics[mode]["kept_samples"].append(float(correct.numel()))
+            return out
+
+        group = self.num_generations if mode == "train" else self.num_generations_eval
+        adv, keep = advantages(correct, self.args.objective, self.args.lambda_psr, group_size=group)
+        keep &= scorable
+        start = self.accelerator.process_index * len(inputs)
+        local = slice(start, start + len(inputs))
+        sampled = out["completion_mask"] * out["tool_mask"] if "tool_mask" in out else out["completion_mask"]
+        out["advantages"] = adv[local].to(out["advantages"])
+        out["sampled_mask"] = sampled  # for the entropy of all sampled completions
+        # TRL's loss mask is completion_mask * tool_mask; excluding rows through tool_mask keeps the
+        # forward pass (attention, labels) intact, so their token entropies are still computed.
+        out["tool_mask"] = sampled * keep[local].unsqueeze(1).to(sampled.dtype)
+        # The dapo normaliser counts the tokens of the whole generation batch: count only kept ones.
+        # Zero kept tokens is fine: TRL clamps the normaliser to >= 1 and the masked loss is 0.
+        out["num_items_in_batch"] = self.accelerator.gather(out["tool_mask"].sum()).sum()
+        self._metrics[mode]["kept_samples"].append(float(keep.sum().item()))
+        return out
+
+    def _get_per_token_logps_and_entropies(self, *args, **kwargs):
+        logps, entropies, aux = super()._get_per_token_logps_and_entropies(*args, **kwargs)
+        self._last_entropies = entropies
+        return logps, entropies, aux
+
+    def _compute_loss(self, model, inputs):
+        loss = super()._compute_loss(model, inputs)
+        sampled = inputs.get("sampled_mask")
+        if sampled is not None and self._last_entropies is not None:
+            # TRL averaged entropy over the loss mask (kept samples only); report it over every sampled
+            # completion instead, so `entropy` means the same for all objectives.
+            mode = "train" if self.model.training else "eval"
+            ent = self._last_entropies.detach()
+            totals = torch.stack([(ent * sampled).sum(), sampled.sum().float()])
+            totals = self.accelerator.reduce(totals, reduction="sum")
+            self._metrics[mode]["entropy"][-1] = (totals[0] / totals[1].clamp(min=1.0)).item()
+        return loss
+
+
+class TrainLogCallback(TrainerCallback):
+    """Appends one row per logged step to a CSV; on resume keeps the rows up to the checkpoint's step."""
+
+    COLUMNS = ("step", "loss", "reward_mean", "frac_correct", "kept_samples", "entropy", "learning_rate", "seconds")
+    _SOURCES = {"loss": "loss", "reward_mean": "reward", "frac_correct": "frac_correct",
+                "kept_samples": "kept_samples", "entropy": "entropy", "learning_rate": "learning_rate"}
+
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+        self._offset = 0.0
+        self._start = time.perf_counter()
+
+    def on_train_begin(self, args, state, control, **kwargs):
+        self._start = time.perf_counter()
+        if not state.is_world_process_zero:
+            return
+        rows = []
+        if self.path.exists():
+            with self.path.open(newline="") as f:
+                # Rows after the resumed checkpoint are redone by this run; a fresh run (step 0) keeps none.
+                rows = [r for r in csv.DictReader(f) if int(r["step"]) <= state.global_step]
+        self._offset = float(rows[-1]["seconds"]) if rows else 0.0
+        with atomic_path(self.path) as tmp, tmp.open("w", newline="") as f:
+            writer = csv.DictWriter(f, fieldnames=self.COLUMNS)
+            writer.writeheader()
+            writer.writerows(rows)
+
+    def on_log(self, args, state, control, logs=None, **kwargs):
+        if not state.is_world_process_zero or not logs or "loss" not in logs:
+            return  # the end-of-training summary has no per-step loss
+        row = {col: logs.get(key) for col, key in self._SOURCES.items()}
+        row.update(step=state.global_step, seconds=round(self._offset + time.perf_counter() - self._start, 3))
+        with self.path.open("a", newline="") as f:
+            csv.DictWriter(f, fieldnames=self.COLUMNS).writerow(row)

@@ -1,0 +1,278 @@
+"""NSRTrainer on a tiny model: the real subclass code path with generation fixed to known completions."""
+
+import copy
+import csv
+
+import pytest
+import torch
+from datasets import Dataset
+from transformers import AutoModelForCausalLM
+from trl import GRPOConfig, GRPOTrainer
+
+from nsr.cli import main as cli_main
+from nsr.tiny import TinyModelConfig, build_tiny_model, build_tokenizer
+from nsr.trainer import NSRConfig, NSRTrainer
+
+SHAPE = TinyModelConfig(num_hidden_layers=2, hidden_size=64, intermediate_size=128, num_attention_heads=2,
+                        num_key_value_heads=1, max_position_embeddings=64)
+# Same-length prompts: left padding is then identical whatever rows share a batch.
+PROMPTS = {"A=3 B=7|max?": "B", "A=5 B=2|max?": "A", "A=1 B=9|min?": "A"}
+G = 2  # generations per prompt
+
+
+@pytest.fixture(scope="module")
+def tok():
+    return build_tokenizer()
+
+
+@pytest.fixture(scope="module")
+def base_model(tok):
+    return build_tiny_model(tok, SHAPE, seed=0)
+
+
+def exact_reward(completions, answer, **_):
+    return [float(c.strip() == a) for c, a in zip(completions, answer)]
+
+
+def graded_reward(completions, answer, **_):
+    """Non-binary reward, so grpo equality cannot pass by accident of thresholding."""
+    return [0.3 * len(c) % 1.0 + float(c.strip() == a) for c, a in zip(completions, answer)]
+
+
+def make_trainer(model, tok, tmp_path, objective="grpo", reward=exact_reward, trainer_cls=NSRTrainer, **config):
+    defaults = dict(output_dir=str(tmp_path / "run"), per_device_train_batch_size=4, num_generations=G,
+                    max_completion_length=8, report_to="none", use_cpu=True, logging_steps=1, save_strategy="no")
+    if trainer_cls is NSRTrainer:
+        args = NSRConfig(objective=objective, **{**defaults, **config})
+    else:
+        args = GRPOConfig(bf16=False, gradient_checkpointing=None, activation_checkpointing=False,
+                          **{**defaults, **config})
+    dataset = Dataset.from_dict({"prompt": list(PROMPTS), "answer": list(PROMPTS.values())})
+    trainer = trainer_cls(model=model, reward_funcs=reward, args=args, train_dataset=dataset, processing_class=tok)
+    trainer.current_gradient_accumulation_steps = 1  # set by the training loop; we drive single steps
+    trainer.model.train()
+    return trainer
+
+
+def score_fixed(trainer, tok, batch):
+    """TRL's real scoring path on fixed completions: batch = [(prompt, completion), ...] in groups of G."""
+    completion_ids = [tok(c)["input_ids"] + [tok.eos_token_id] for _, c in batch]
+    trainer._generate_single_turn = lambda prompt_ids, *a, **k: ([list(ids) for ids in completion_ids], None)
+    rows = [{"prompt": p, "answer": PROMPTS[p]} for p, _ in batch]
+    return trainer._generate_and_score_completions(rows)
+
+
+def loss_and_grad(trainer, inputs):
+    trainer.model.zero_grad()
+    loss = trainer._compute_loss(trainer.model, inputs)
+    loss.backward()
+    grad = torch.cat([(p.grad if p.grad is not None else torch.zeros_like(p)).flatten()
+                      for p in trainer.model.parameters()])
+    return loss.detach(), grad
+
+
+@torch.no_grad()
+def seq_logp(model, tok, prompt, completion):
+    """log p(completion + EOS | prompt), computed independently of TRL."""
+    p_ids = tok(prompt)["input_ids"]
+    c_ids = tok(completion)["input_ids"] + [tok.eos_token_id]
+    logits = model(torch.tensor([p_ids + c_ids])).logits[0, len(p_ids) - 1:-1]
+    return logits.log_softmax(-1).gather(1, torch.tensor(c_ids)[:, None]).sum().item()
+
+
+def sgd_step(trainer, inputs, lr=0.05):
+    loss_and_grad(trainer, inputs)
+    with torch.no_grad():
+        for p in trainer.model.parameters():
+            if p.grad is not None:
+                p -= lr * p.grad
+
+
+# Two mixed groups: (right, wrong) and (wrong, right); completion lengths differ on purpose.
+MIXED = [("A=3 B=7|max?", "B"), ("A=3 B=7|max?", "AB"), ("A=5 B=2|max?", "Bxyz"), ("A=5 B=2|max?", "A")]
+
+
+def tokens(completions):
+    return sum(len(c) + 1 for c in completions)  # byte-level: one token per char, plus EOS
+
+
+@pytest.mark.parametrize("objective, rewarded", [("nsr", False), ("psr", True)])
+def test_one_step_moves_logprob_of_the_reinforced_samples(base_model, tok, tmp_path, objective, rewarded):
+    trainer = make_trainer(copy.deepcopy(base_model), tok, tmp_path, objective)
+    targets = [(p, c) for p, c in MIXED if (c == PROMPTS[p]) == rewarded]
+    before = [seq_logp(trainer.model, tok, p, c) for p, c in targets]
+    sgd_step(trainer, score_fixed(trainer, tok, MIXED))
+    after = [seq_logp(trainer.model, tok, p, c) for p, c in targets]
+    if rewarded:  # PSR raises the log-probability of every rewarded completion
+        assert all(a > b + 1e-4 for a, b in zip(after, before)), (before, after)
+    else:  # NSR lowers the log-probability of every penalised completion
+        assert all(a < b - 1e-4 for a, b in zip(after, before)), (before, after)
+
+
+def test_w_reinforce_gradient_is_lambda_psr_plus_nsr(base_model, tok, tmp_path):
+    lam = 0.3
+    grads, counts = {}, {}
+    for objective in ("psr", "nsr", "w-reinforce"):
+        trainer = make_trainer(copy.deepcopy(base_model), tok, tmp_path, objective, lambda_psr=lam)
+        inputs = score_fixed(trainer, tok, MIXED)
+        counts[objective] = inputs["num_items_in_batch"].item()
+        grads[objective] = loss_and_grad(trainer, inputs)[1]
+    # Each loss is a token mean over its kept completions: n_c (correct), n_i (incorrect), n_c + n_i.
+    n_c = tokens(c for p, c in MIXED if c == PROMPTS[p])
+    n_i = tokens(c for p, c in MIXED if c != PROMPTS[p])
+    assert counts == {"psr": n_c, "nsr": n_i, "w-reinforce": n_c + n_i}
+    # Undo each normalisation, so all three are token sums: sum_W = lam * sum_PSR + sum_NSR.
+    lhs = (n_c + n_i) * grads["w-reinforce"]
+    rhs = lam * n_c * grads["psr"] + n_i * grads["nsr"]
+    assert grads["nsr"].abs().sum() > 0 and grads["psr"].abs().sum() > 0
+    torch.testing.assert_close(lhs, rhs, rtol=1e-4, atol=1e-6)
+
+
+@pytest.mark.parametrize("objective, extra", [
+    ("nsr", [("A=1 B=9|min?", "A"), ("A=1 B=9|min?", "A")]),  # all correct: excluded by NSR
+    ("psr", [("A=1 B=9|min?", "Bxyzwv"), ("A=1 B=9|min?", "B")]),  # all wrong: excluded by PSR
+])
+def test_excluded_rows_leave_the_update_unchanged(base_model, tok, tmp_path, objective, extra):
+    trainer = make_trainer(copy.deepcopy(base_model), tok, tmp_path, objective)
+    loss_small, grad_small = loss_and_grad(trainer, score_fixed(trainer, tok, MIXED))
+    big = score_fixed(trainer, tok, MIXED + extra)
+    assert big["num_items_in_batch"].item() == tokens(
+        c for p, c in MIXED if (c == PROMPTS[p]) == (objective == "psr"))
+    assert big["tool_mask"][len(MIXED):].sum() == 0 and big["completion_mask"][len(MIXED):].sum() > 0
+    loss_big, grad_big = loss_and_grad(trainer, big)
+    torch.testing.assert_close(loss_big, loss_small)
+    torch.testing.assert_close(grad_big, grad_small, rtol=1e-5, atol=1e-7)
+
+
+def test_grpo_mode_equals_stock_grpo_trainer(base_model, tok, tmp_path):
+    ours = make_trainer(copy.deepcopy(base_model), tok, tmp_path, "grpo", reward=graded_reward)
+    stock = make_trainer(copy.deepcopy(base_model), tok, tmp_path, reward=graded_reward, trainer_cls=GRPOTrainer)
+    a, b = score_fixed(ours, tok, MIXED), score_fixed(stock, tok, MIXED)
+    assert set(a) == set(b)
+    for key in a:
+        torch.testing.assert_close(a[key], b[key])
+    assert a["advantages"].abs().sum() > 0
+    (loss_a, grad_a), (loss_b, grad_b) = loss_and_grad(ours, a), loss_and_grad(stock, b)
+    torch.testing.assert_close(loss_a, loss_b)
+    torch.testing.assert_close(grad_a, grad_b)
+    assert ours._metrics["train"]["kept_samples"] == [4.0]
+    graded = graded_reward([c for _, c in MIXED], [PROMPTS[p] for p, _ in MIXED])
+    assert ours._metrics["train"]["frac_correct"] == [sum(r >= 0.5 for r in graded) / len(MIXED)]
+
+
+def test_nothing_kept_gives_zero_loss_and_logged_count(base_model, tok, tmp_path):
+    trainer = make_trainer(copy.deepcopy(base_model), tok, tmp_path, "nsr")
+    all_right = [("A=3 B=7|max?", "B")] * 2 + [("A=5 B=2|max?", "A")] * 2
+    inputs = score_fixed(trainer, tok, all_right)
+    loss, grad = loss_and_grad(trainer, inputs)
+    assert loss.item() == 0.0 and torch.isfinite(grad).all() and grad.abs().sum() == 0
+    assert trainer._metrics["train"]["kept_samples"] == [0.0]
+    assert trainer._metrics["train"]["frac_correct"] == [1.0]
+    # entropy is reported over every sampled completion, not over the (empty) kept set
+    assert trainer._metrics["train"]["entropy"][-1] > 1.0
+
+
+def test_nothing_kept_in_a_real_training_step(base_model, tok, tmp_path):
+    always_right = lambda completions, **_: [1.0] * len(completions)  # noqa: E731
+    trainer = make_trainer(copy.deepcopy(base_model), tok, tmp_path, "nsr", reward=always_right, max_steps=1)
+    before = [p.clone() for p in trainer.model.parameters()]
+    trainer.train()
+    log = trainer.state.log_history[0]
+    assert log["loss"] == 0.0 and log["kept_samples"] == 0.0 and log["frac_correct"] == 1.0
+    assert all(torch.equal(b, p) for b, p in zip(before, trainer.model.parameters()))
+
+
+def test_config_validation(tmp_path):
+    with pytest.raises(ValueError, match="objective"):
+        NSRConfig(output_dir=str(tmp_path), objective="ppo", use_cpu=True)
+    with pytest.raises(ValueError, match="token-mean loss_type"):
+        NSRConfig(output_dir=str(tmp_path), objective="nsr", loss_type="grpo", use_cpu=True)
+    config = NSRConfig(output_dir=str(tmp_path), objective="nsr", use_cpu=True)
+    assert (config.bf16, config.activation_checkpointing, config.beta, config.loss_type) == (False, False, 0.0, "dapo")
+
+
+# ---- the real CLI entry -------------------------------------------------------------------
+
+COLUMNS = ["step", "loss", "reward_mean", "frac_correct", "kept_samples", "entropy", "learning_rate", "seconds"]
+
+
+@pytest.fixture(scope="module")
+def cli_inputs(tmp_path_factory, tok, base_model):
+    import pandas as pd
+
+    root = tmp_path_factory.mktemp("cli")
+    base_model.save_pretrained(root / "base")
+    tok.save_pretrained(root / "base")
+    frame = pd.DataFrame({"problem_id": [f"p{i}" for i in range(6)],
+                          "prompt": [f"A={i} B={9 - i}|max?" for i in range(6)],
+                          "answer": ["A" if i > 4 else "B" for i in range(6)]})
+    frame.to_parquet(root / "train.parquet")
+    return root
+
+
+def train_cli(root, out, *extra):
+    cli_main(["train", "--model", str(root / "base"), "--dataset-name", str(root / "train.parquet"),
+              "--output-dir", str(out), "--num-generations", "2", "--prompts-per-step", "2",
+              "--max-completion-length", "4", "--learning-rate", "1e-3", "--num-threads", "1", *extra])
+
+
+def read_log(path):
+    with open(path, newline="") as f:
+        return list(csv.DictReader(f))
+
+
+@pytest.mark.parametrize("mode", ["grpo", "psr", "nsr", "w-reinforce"])
+def test_cli_train_writes_loadable_model_and_log(cli_inputs, tmp_path, mode):
+    out = tmp_path / f"{mode}-out"
+    train_cli(cli_inputs, out, "--mode", mode, "--max-steps", "2")
+    model = AutoModelForCausalLM.from_pretrained(out)
+    assert model.config.num_hidden_layers == SHAPE.num_hidden_layers
+    rows = read_log(out / "train_log.csv")
+    assert list(rows[0]) == COLUMNS and [int(r["step"]) for r in rows] == [1, 2]
+    assert all(0 <= float(r["frac_correct"]) <= 1 and float(r["entropy"]) > 0 for r in rows)
+    assert float(rows[1]["seconds"]) >= float(rows[0]["seconds"]) > 0
+    kept = {float(r["kept_samples"]) for r in rows}
+    assert kept == {4.0} if mode in ("grpo", "w-reinforce") else kept <= {0.0, 1.0, 2.0, 3.0, 4.0}
+    assert not (tmp_path / f"{mode}-out.checkpoints").exists()  # cleaned up after success
+
+
+def test_cli_resume_continues_after_a_failed_job(cli_inputs, tmp_path, monkeypatch):
+    import nsr.train_cli as module
+
+    real_reward, calls = module.reward_correctness, []
+
+    def crashing_reward(completions, answer, **kwargs):
+        calls.append(1)
+        if len(calls) == 3:  # step 3 of the first run dies
+            raise RuntimeError("simulated crash")
+        return real_reward(completions, answer, **kwargs)
+
+    out, ckpts = tmp_path / "out", tmp_path / "out.checkpoints"
+    monkeypatch.setattr(module, "reward_correctness", crashing_reward)
+    with pytest.raises(RuntimeError, match="simulated crash"):
+        train_cli(cli_inputs, out, "--mode", "nsr", "--max-steps", "3", "--checkpoint-every", "1")
+    assert not out.exists() and (ckpts / "checkpoint-2").is_dir()  # no half-written output
+    first = read_log(ckpts / "train_log.csv")
+    assert [int(r["step"]) for r in first] == [1, 2]
+
+    monkeypatch.setattr(module, "reward_correctness", real_reward)
+    train_cli(cli_inputs, out, "--mode", "nsr", "--max-steps", "3", "--checkpoint-every", "1", "--resume")
+    rows = read_log(out / "train_log.csv")
+    assert [int(r["step"]) for r in rows] == [1, 2, 3]
+    assert rows[:2] == first  # the resumed run appended to the failed run's rows
+    assert float(rows[2]["seconds"]) > float(first[1]["seconds"])
+    AutoModelForCausalLM.from_pretrained(out)
+
+
+def test_cli_rejects_bad_arguments_before_loading(cli_inputs, tmp_path, capsys):
+    cases = [
+        (["--num-generations", "1"], "--num-generations"),
+        (["--lambda-psr", "-1"], "--lambda-psr"),
+        (["--model", str(tmp_path / "missing")], "no such model folder"),
+    ]
+    for extra, message in cases:
+        with pytest.raises(SystemExit):
+            cli_main(["train", "--mode", "nsr", "--model", str(cli_inputs / "base"), "--dataset-name",
+                      str(cli_inputs / "train.parquet"), "--output-dir", str(tmp_path / "o"), *extra])
+        assert message in capsys.readouterr().err
+    assert not (tmp_path / "o").exists()

@@ -1,0 +1,194 @@
+"""The Snakemake DAG: lint, dry runs, config validation, and the real tiny study end to end."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import yaml
+
+REPO = Path(__file__).resolve().parents[1]
+TINY_CONFIG = REPO / "tests" / "configs" / "tiny.yaml"
+SNAKEMAKE = [sys.executable, "-m", "snakemake"]
+
+
+def snakemake(*args: str, workdir: Path | None = None, timeout: int = 120) -> subprocess.CompletedProcess:
+    cmd = [*SNAKEMAKE, "-s", str(REPO / "Snakefile"), *args]
+    if workdir is not None:
+        cmd += ["--directory", str(workdir)]
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}"}
+    return subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=timeout, env=env)
+
+
+def job_counts(output: str) -> dict[str, int]:
+    """Parse the 'Job stats' table of a dry run."""
+    counts: dict[str, int] = {}
+    lines = output.splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith("Job stats"))
+    for line in lines[start + 3 :]:
+        match = re.match(r"^(\S+)\s+(\d+)$", line.strip())
+        if not match:
+            break
+        counts[match.group(1)] = int(match.group(2))
+    return counts
+
+
+def write_config(tmp_path: Path, edit) -> Path:
+    config = yaml.safe_load(TINY_CONFIG.read_text())
+    edit(config)
+    path = tmp_path / "config.yaml"
+    path.write_text(yaml.safe_dump(config))
+    return path
+
+
+def test_lint_is_clean():
+    result = snakemake("--lint")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "Congratulations" in result.stdout + result.stderr
+
+
+def test_dry_run_default_lists_method_by_seed_jobs(tmp_path):
+    result = snakemake("-n", workdir=tmp_path)
+    assert result.returncode == 0, result.stderr
+    config = yaml.safe_load((REPO / "config" / "config.yaml").read_text())
+    seeds = len(config["train"]["seeds"])
+    methods = config["methods"]
+    trained = [m for m, s in methods.items() if s["objective"] != "none"]
+    counts = job_counts(result.stdout)
+    assert counts["train"] == len(trained) * seeds
+    assert counts["sample"] == len(methods) * seeds
+    assert counts["passk"] == len(methods) * seeds
+    assert counts["passk_seeds"] == len(methods)
+    assert counts["subset"] == 2 and counts["base"] == 1
+    assert counts["plot_comparison"] == 1 and counts["plot_training"] == 1
+
+
+@pytest.mark.parametrize("preset", sorted((REPO / "config" / "experiments").glob("*.yaml")), ids=lambda p: p.stem)
+def test_dry_run_presets(preset, tmp_path):
+    result = snakemake("-n", "--configfile", str(preset), workdir=tmp_path)
+    assert result.returncode == 0, result.stdout + result.stderr
+    config = yaml.safe_load(preset.read_text())
+    trained = [m for m, s in config["methods"].items() if s["objective"] != "none"]
+    counts = job_counts(result.stdout)
+    assert counts["train"] == len(trained) * len(config["train"]["seeds"])
+    assert counts["sample"] == len(config["methods"]) * len(config["train"]["seeds"])
+
+
+def test_single_method_target_runs_only_its_branch(tmp_path):
+    result = snakemake("-n", "results/pass_at_k/nsr/seed1.json", "--configfile", str(TINY_CONFIG), workdir=tmp_path)
+    assert result.returncode == 0, result.stderr
+    counts = job_counts(result.stdout)
+    assert counts == {"subset": 2, "base": 1, "train": 1, "sample": 1, "passk": 1, "total": 6}
+    assert "results/models/nsr/seed1" in result.stdout
+    assert "results/models/psr" not in result.stdout
+
+
+BAD_CONFIGS = {
+    "unknown objective": (lambda c: c["methods"].update(foo={"objective": "ppo"}), "objective"),
+    "negative lambda": (lambda c: c["methods"]["w-reinforce"].update(lambda_psr=-0.5), "lambda_psr"),
+    "n < 1": (lambda c: c["sampling"].update(num_samples=0), "num_samples"),
+    "missing key": (lambda c: c["data"].pop("test_size"), "test_size"),
+    "too few generations": (lambda c: c["train"].update(num_generations=1), "num_generations"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BAD_CONFIGS))
+def test_bad_config_stops_before_any_job_naming_the_key(case, tmp_path):
+    edit, key = BAD_CONFIGS[case]
+    result = snakemake("-n", "--configfile", str(write_config(tmp_path, edit)), workdir=tmp_path)
+    assert result.returncode != 0
+    output = result.stdout + result.stderr
+    assert key in output, output
+    assert "Job stats" not in output
+
+
+def test_unknown_method_in_target_is_named(tmp_path):
+    result = snakemake(
+        "-n", "results/pass_at_k/ppo/seed1.json", "--configfile", str(TINY_CONFIG), workdir=tmp_path
+    )
+    assert result.returncode != 0
+    output = result.stdout + result.stderr
+    assert "unknown method 'ppo'" in output and "methods" in output, output
+
+
+# --- the real DAG, end to end --------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def tiny_study(tmp_path_factory):
+    workdir = tmp_path_factory.mktemp("study")
+    config = workdir / "config.yaml"
+    shutil.copy(TINY_CONFIG, config)
+    result = snakemake("--cores", "2", "--configfile", str(config), workdir=workdir, timeout=600)
+    if result.returncode != 0:
+        logs = "\n".join(f"== {p}\n{p.read_text()[-3000:]}" for p in sorted((workdir / "logs").rglob("*.log")))
+        pytest.fail(f"tiny study failed:\n{result.stderr[-5000:]}\n{logs}")
+    return workdir, config
+
+
+@pytest.mark.slow
+def test_tiny_study_produces_every_artifact(tiny_study):
+    from transformers import AutoModelForCausalLM
+
+    workdir, config_path = tiny_study
+    config = yaml.safe_load(config_path.read_text())
+    results = workdir / "results"
+    for split in ("train", "test"):
+        frame = pd.read_parquet(results / "data" / f"{split}.parquet")
+        assert len(frame) == config["data"][f"{split}_size"]
+    AutoModelForCausalLM.from_pretrained(results / "models" / "base")
+    n = config["sampling"]["num_samples"]
+    for method, settings in config["methods"].items():
+        for seed in config["train"]["seeds"]:
+            if settings["objective"] != "none":
+                model_dir = results / "models" / method / f"seed{seed}"
+                AutoModelForCausalLM.from_pretrained(model_dir)
+                log = pd.read_csv(model_dir / "train_log.csv")
+                assert len(log) == config["train"]["max_steps"]
+                assert {"loss", "reward_mean", "frac_correct", "kept_samples", "entropy"} <= set(log.columns)
+            samples = pd.read_parquet(results / "samples" / method / f"seed{seed}.parquet")
+            assert len(samples) == n * config["data"]["test_size"]
+            assert samples.groupby("problem_id")["sample_idx"].nunique().eq(n).all()
+            report = json.loads((results / "pass_at_k" / method / f"seed{seed}.json").read_text())
+            assert report["method"] == method and report["n"] == n
+            assert report["num_problems"] == config["data"]["test_size"]
+            # Pass@1 is the mean correctness of the samples.
+            assert report["pass_at_k"]["1"] == pytest.approx(samples["correct"].mean(), abs=1e-9)
+    table = pd.read_csv(results / "comparison_pass_at_k.csv")
+    assert set(config["methods"]) <= set(table.astype(str).to_numpy().ravel()) | set(table.columns)
+    for figure in ("comparison_pass_at_k.png", "training_curves.png"):
+        assert (results / figure).stat().st_size > 10_000
+    assert (results / "comparison_pass_at_k.md").exists()
+    for rule in ("subset", "base", "train", "sample", "passk", "plot"):
+        assert list((workdir / "logs" / rule).rglob("*.log")), rule
+
+
+@pytest.mark.slow
+def test_second_run_does_nothing(tiny_study):
+    workdir, config = tiny_study
+    result = snakemake("-n", "--configfile", str(config), workdir=workdir)
+    assert result.returncode == 0, result.stderr
+    assert "Nothing to be done" in result.stdout + result.stderr
+
+
+@pytest.mark.slow
+def test_changing_one_method_reruns_only_its_branch(tiny_study):
+    workdir, config_path = tiny_study
+    config = yaml.safe_load(config_path.read_text())
+    config["methods"]["w-reinforce"]["lambda_psr"] = 0.3
+    changed = workdir / "changed.yaml"
+    changed.write_text(yaml.safe_dump(config))
+    result = snakemake("-n", "--configfile", str(changed), workdir=workdir)
+    assert result.returncode == 0, result.stderr
+    counts = job_counts(result.stdout)
+    assert counts["train"] == len(config["train"]["seeds"])
+    assert "results/models/w-reinforce/seed1" in result.stdout
+    for other in ("grpo", "psr", "nsr"):
+        assert f"results/models/{other}/" not in result.stdout
+    assert "subset" not in counts and "base" not in counts

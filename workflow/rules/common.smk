@@ -1,0 +1,111 @@
+# Helpers shared by all rules: config validation, per-method settings, paths, resources and
+# code stamps. Only the standard library, yaml and snakemake.utils here: the DAG must build fast.
+import hashlib
+from pathlib import Path
+
+from snakemake.utils import min_version, validate
+
+min_version("9.0")
+
+SRC = Path(workflow.basedir) / "src" / "nsr"
+
+validate(config, schema="../schemas/config.schema.yaml")
+
+METHODS = list(config["methods"])
+TRAINED_METHODS = [m for m in METHODS if config["methods"][m]["objective"] != "none"]
+SEEDS = [int(s) for s in config["train"]["seeds"]]
+SPLITS = ["train", "test"]
+RULE_NAMES = ["subset", "base", "train", "sample", "passk", "plot"]
+
+# Package modules each stage runs; their hash is a param, so editing e.g. trainer.py re-runs
+# training and everything downstream, while editing plotting.py re-runs only the plots.
+STAGE_MODULES = {
+    "subset": ["data.py", "data_cli.py", "tasks"],
+    "base": ["base.py", "tiny.py", "tasks", "data.py"],
+    "train": ["trainer.py", "objectives.py", "train_cli.py", "rewards.py", "data.py"],
+    "sample": ["sampling.py", "rewards.py", "data.py"],
+    "passk": ["passk.py"],
+    "plot": ["plotting.py"],
+}
+
+
+def code_stamp(stage):
+    digest = hashlib.sha256()
+    for name in STAGE_MODULES[stage]:
+        path = SRC / name
+        files = sorted(path.rglob("*.py")) if path.is_dir() else [path]
+        for file in files:
+            digest.update(file.name.encode())
+            digest.update(file.read_bytes() if file.exists() else b"")
+    return digest.hexdigest()[:16]
+
+
+def check_method(method):
+    if method not in config["methods"]:
+        raise ValueError(
+            f"unknown method {method!r} in the requested target: config key 'methods' defines {METHODS}"
+        )
+    return config["methods"][method]
+
+
+def method_settings(method):
+    """The `train` block with this method's overrides applied."""
+    settings = {k: v for k, v in config["train"].items() if k != "seeds"}
+    settings.update(check_method(method))
+    return settings
+
+
+def trained_model_dir(wildcards):
+    check_method(wildcards.method)
+    return f"results/models/{wildcards.method}/seed{wildcards.seed}"
+
+
+def model_dir(wildcards):
+    """The policy a method is evaluated with: the base model for objective none."""
+    if check_method(wildcards.method)["objective"] == "none":
+        return "results/models/base"
+    return trained_model_dir(wildcards)
+
+
+def train_args(wildcards):
+    s = method_settings(wildcards.method)
+    args = [
+        f"--mode {s['objective']}",
+        f"--learning-rate {s['learning_rate']}",
+        f"--max-steps {s['max_steps']}",
+        f"--num-epochs {s['num_epochs']}",
+        f"--num-generations {s['num_generations']}",
+        f"--prompts-per-step {s['prompts_per_step']}",
+        f"--max-completion-length {s['max_completion_length']}",
+        f"--temperature {s['temperature']}",
+        f"--reward-threshold {s['reward_threshold']}",
+        f"--lambda-psr {s['lambda_psr']}",
+        s.get("extra_args", ""),
+    ]
+    return " ".join(a for a in args if a)
+
+
+def accelerate_config(wildcards):
+    """Relative accelerate configs are looked up in the workflow folder, so any workdir works."""
+    path = Path(method_settings(wildcards.method)["accelerate_config"])
+    return str(path if path.is_absolute() else Path(workflow.basedir) / path)
+
+
+def rule_threads(rule):
+    return config["resources"][rule]["threads"]
+
+
+def rule_resources(rule):
+    """Scheduler resources of a rule; gpu and cluster keys only when set."""
+    res = {k: v for k, v in config["resources"][rule].items() if k != "threads"}
+    if not res.get("gpu"):
+        res.pop("gpu", None)
+    return res
+
+
+def comparison_inputs():
+    return expand("results/pass_at_k/{method}/seed{seed}.json", method=METHODS, seed=SEEDS)
+
+
+def train_logs():
+    return expand("results/models/{method}/seed{seed}", method=TRAINED_METHODS, seed=SEEDS)

@@ -1,0 +1,41 @@
+rule plot_comparison:
+    input:
+        expand("results/pass_at_k/{method}/all_seeds.json", method=METHODS),
+    output:
+        png=report("results/comparison_pass_at_k.png", caption="../report/comparison.rst", category="Pass@k"),
+        csv=report("results/comparison_pass_at_k.csv", caption="../report/table.rst", category="Pass@k"),
+        md="results/comparison_pass_at_k.md",
+    params:
+        code=code_stamp("plot"),
+    log:
+        "logs/plot/comparison.log",
+    benchmark:
+        "results/benchmarks/plot/comparison.tsv"
+    threads: rule_threads("plot")
+    resources:
+        **rule_resources("plot"),
+    conda:
+        "../envs/nsr.yaml"
+    shell:
+        "nsr plot --results {input} --output {output.png} > {log} 2>&1"
+
+
+rule plot_training:
+    input:
+        train_logs(),
+    output:
+        report("results/training_curves.png", caption="../report/training.rst", category="Training dynamics"),
+    params:
+        logs=lambda wc, input: " ".join(f"{d}/train_log.csv" for d in input),
+        code=code_stamp("plot"),
+    log:
+        "logs/plot/training.log",
+    benchmark:
+        "results/benchmarks/plot/training.tsv"
+    threads: rule_threads("plot")
+    resources:
+        **rule_resources("plot"),
+    conda:
+        "../envs/nsr.yaml"
+    shell:
+        "nsr plot --train-logs {params.logs} --dynamics-output {output} > {log} 2>&1"

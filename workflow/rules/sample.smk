@@ -1,0 +1,32 @@
+rule sample:
+    input:
+        model=model_dir,
+        data="results/data/test.parquet",
+    output:
+        "results/samples/{method}/seed{seed}.parquet",
+    params:
+        num_samples=config["sampling"]["num_samples"],
+        temperature=config["sampling"]["temperature"],
+        top_p=config["sampling"]["top_p"],
+        max_new_tokens=config["sampling"]["max_new_tokens"],
+        backend=config["sampling"]["backend"],
+        problems_per_call=config["sampling"].get("problems_per_call", 1),
+        reward_threshold=lambda wc: method_settings(wc.method)["reward_threshold"],
+        gpus=lambda wc, resources: int(resources.get("gpu", 0)),
+        code=code_stamp("sample"),
+    log:
+        "logs/sample/{method}/seed{seed}.log",
+    benchmark:
+        "results/benchmarks/sample/{method}/seed{seed}.tsv"
+    threads: rule_threads("sample")
+    resources:
+        **rule_resources("sample"),
+    conda:
+        "../envs/nsr.yaml"
+    shell:
+        "nsr gpus --count {params.gpus} --"
+        " nsr sample --model {input.model} --dataset-name {input.data} --output {output}"
+        " --num-samples {params.num_samples} --temperature {params.temperature} --top-p {params.top_p}"
+        " --max-new-tokens {params.max_new_tokens} --backend {params.backend}"
+        " --problems-per-call {params.problems_per_call} --reward-threshold {params.reward_threshold}"
+        " --seed {wildcards.seed} --num-threads {threads} > {log} 2>&1"

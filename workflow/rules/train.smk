@@ -1,0 +1,26 @@
+rule train:
+    input:
+        model="results/models/base",
+        data="results/data/train.parquet",
+    output:
+        directory("results/models/{method}/seed{seed}"),
+    params:
+        args=train_args,
+        accelerate_config=accelerate_config,
+        gpus=lambda wc, resources: int(resources.get("gpu", 0)),
+        num_processes=lambda wc, resources: max(1, int(resources.get("gpu", 0))),
+        code=code_stamp("train"),
+    log:
+        "logs/train/{method}/seed{seed}.log",
+    benchmark:
+        "results/benchmarks/train/{method}/seed{seed}.tsv"
+    threads: rule_threads("train")
+    resources:
+        **rule_resources("train"),
+    conda:
+        "../envs/nsr.yaml"
+    shell:
+        "nsr gpus --count {params.gpus} --"
+        " accelerate launch --config_file {params.accelerate_config} --num_processes {params.num_processes}"
+        " -m nsr train --model {input.model} --dataset-name {input.data} --seed {wildcards.seed}"
+        " {params.args} --num-threads {threads} --resume --output-dir {output} > {log} 2>&1"
