@@ -3,11 +3,24 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
 from nsr.io import InputError, write_parquet
 from nsr.tasks import REQUIRED_COLUMNS, load_task
+
+
+def normalize_prompt(prompt: Any) -> Any:
+    """Undo the parquet round trip of a chat prompt: numpy arrays back to lists, and the
+    None-valued keys pyarrow adds to unify struct fields ({"type": "image", "text": None}) dropped."""
+    if hasattr(prompt, "tolist") and not isinstance(prompt, (str, bytes)):
+        prompt = prompt.tolist()
+    if isinstance(prompt, list):
+        return [normalize_prompt(p) for p in prompt]
+    if isinstance(prompt, dict):
+        return {k: normalize_prompt(v) for k, v in prompt.items() if v is not None}
+    return prompt
 
 
 def validate_rows(frame: pd.DataFrame, source: str) -> pd.DataFrame:
@@ -36,6 +49,7 @@ def read_problems(path: str | Path) -> pd.DataFrame:
     frame = validate_rows(frame, str(path))
     frame["problem_id"] = frame["problem_id"].astype(str)
     frame["answer"] = frame["answer"].astype(str)
+    frame["prompt"] = [normalize_prompt(p) for p in frame["prompt"]]
     return frame
 
 

@@ -5,6 +5,18 @@ from __future__ import annotations
 import argparse
 
 from nsr.data import write_subset
+from nsr.io import InputError
+
+
+def parse_options(pairs: list[str]) -> dict[str, str]:
+    """`key=value` task options (values stay strings; each task adapter parses its own)."""
+    options = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise InputError(f"--option {pair!r}: expected key=value")
+        options[key] = value
+    return options
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -12,9 +24,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--split", required=True, help="warmstart | train | test")
     parser.add_argument("--subset-size", type=int, default=None, help="number of problems (default: all)")
     parser.add_argument("--seed", type=int, default=2025)
+    parser.add_argument("--option", action="append", default=[], metavar="KEY=VALUE",
+                        help="task adapter option (repeatable), e.g. --option path=data/evochart.json")
     parser.add_argument("--output", required=True, help="output .parquet")
 
 
 def run(args: argparse.Namespace) -> None:
-    frame = write_subset(args.dataset_name, args.split, args.subset_size, args.seed, args.output)
+    options = parse_options(args.option)
+    frame = write_subset(args.dataset_name, args.split, args.subset_size, args.seed, args.output, **options)
     print(f"wrote {len(frame)} {args.split} problems to {args.output}")

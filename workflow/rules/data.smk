@@ -5,6 +5,7 @@ rule subset:
         dataset=config["data"]["dataset"],
         size=lambda wc: config["data"][f"{wc.split}_size"],
         seed=config["data"]["seed"],
+        options=" ".join(f"--option '{k}={v}'" for k, v in config["data"].get("options", {}).items()),
         code=code_stamp("subset"),
     log:
         "logs/subset/{split}.log",
@@ -17,4 +18,4 @@ rule subset:
         "../envs/nsr.yaml"
     shell:
         "nsr subset --dataset-name {params.dataset} --split {wildcards.split}"
-        " --subset-size {params.size} --seed {params.seed} --output {output} > {log} 2>&1"
+        " --subset-size {params.size} --seed {params.seed} {params.options} --output {output} > {log} 2>&1"

@@ -14,6 +14,9 @@ from nsr.io import InputError
 
 TASKS = {
     "synthchart": "nsr.tasks.synthchart",
+    "evochart": "nsr.tasks.evochart",
+    "chartqa": "nsr.tasks.chartqa",
+    "math": "nsr.tasks.math",
 }
 
 REQUIRED_COLUMNS = ("problem_id", "prompt", "answer")
