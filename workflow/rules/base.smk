@@ -4,10 +4,7 @@ rule base:
     params:
         model=config["base"]["model"],
         seed=config["base"]["seed"],
-        warmstart=" ".join(
-            f"--warmstart-{key.replace('_', '-')} {value}"
-            for key, value in config["base"].get("warmstart", {}).items()
-        ),
+        warmstart=warmstart_args(),
         code=code_stamp("base"),
     log:
         "logs/base/base.log",

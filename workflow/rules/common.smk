@@ -19,9 +19,10 @@ RULE_NAMES = ["subset", "base", "train", "sample", "passk", "plot"]
 
 # Package modules each stage runs; their hash is a param, so editing e.g. trainer.py re-runs
 # training and everything downstream, while editing plotting.py re-runs only the plots.
+TASK_MODULES = ["tasks/__init__.py", "tasks/_common.py", f"tasks/{config['data']['dataset']}.py"]
 STAGE_MODULES = {
-    "subset": ["data.py", "data_cli.py", "tasks"],
-    "base": ["base.py", "tiny.py", "tasks", "data.py"],
+    "subset": ["data.py", "data_cli.py", *TASK_MODULES],
+    "base": ["base.py", "tiny.py", "tasks/synthchart.py", "data.py"],
     "train": ["trainer.py", "objectives.py", "train_cli.py", "rewards.py", "data.py"],
     "sample": ["sampling.py", "rewards.py", "data.py"],
     "passk": ["passk.py"],
@@ -33,10 +34,9 @@ def code_stamp(stage):
     digest = hashlib.sha256()
     for name in STAGE_MODULES[stage]:
         path = SRC / name
-        files = sorted(path.rglob("*.py")) if path.is_dir() else [path]
-        for file in files:
-            digest.update(file.name.encode())
-            digest.update(file.read_bytes() if file.exists() else b"")
+        if path.exists():  # e.g. no task module when the dataset is a parquet file
+            digest.update(name.encode())
+            digest.update(path.read_bytes())
     return digest.hexdigest()[:16]
 
 
@@ -83,6 +83,12 @@ def train_args(wildcards):
         s.get("extra_args", ""),
     ]
     return " ".join(a for a in args if a)
+
+
+def warmstart_args():
+    flags = {"steps": "--warmstart-steps", "learning_rate": "--warmstart-lr", "batch_size": "--warmstart-batch-size"}
+    warmstart = config["base"].get("warmstart", {})
+    return " ".join(f"{flags[key]} {value}" for key, value in warmstart.items())
 
 
 def accelerate_config(wildcards):
