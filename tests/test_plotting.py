@@ -169,3 +169,22 @@ def test_train_log_errors_and_cli(tmp_path, capsys):
     with pytest.raises(SystemExit):
         cli.main(["plot", "--train-logs", str(good)])
     assert "--dynamics-output" in capsys.readouterr().err
+
+
+def test_dynamics_figure_adds_held_out_panels_when_logged(tmp_path):
+    paths = []
+    for method, slope in [("psr", 0.8), ("nsr", 0.4)]:
+        path = tmp_path / "models" / method / "seed0" / "train_log.csv"
+        write_log(path, 20, slope, 0)
+        log = pd.read_csv(path)
+        log["eval_entropy"] = np.where(log["step"] % 10 == 0, 1.0 - slope, np.nan)
+        log["eval_accuracy"] = np.where(log["step"] % 10 == 0, slope, np.nan)
+        log.to_csv(path, index=False)
+        paths.append(path)
+    fig = dynamics_figure(load_train_logs(paths), window=5)
+    titles = [ax.get_title() for ax in fig.axes]
+    assert titles[3:] == ["held-out token entropy", "held-out greedy accuracy"]
+    entropy_lines = labelled_lines(fig.axes[3])
+    assert [line.get_label() for line in entropy_lines] == ["psr", "nsr"]
+    assert list(entropy_lines[1].get_xdata()) == [10, 20]  # only evaluated steps
+    assert entropy_lines[1].get_ydata() == pytest.approx([0.6, 0.6])

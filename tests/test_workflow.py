@@ -152,6 +152,7 @@ def test_tiny_study_produces_every_artifact(tiny_study):
                 log = pd.read_csv(model_dir / "train_log.csv")
                 assert len(log) == config["train"]["max_steps"]
                 assert {"loss", "reward_mean", "frac_correct", "kept_samples", "entropy"} <= set(log.columns)
+                assert log["eval_entropy"].gt(0).all() and log["eval_accuracy"].between(0, 1).all()
             samples = pd.read_parquet(results / "samples" / method / f"seed{seed}.parquet")
             assert len(samples) == n * config["data"]["test_size"]
             assert samples.groupby("problem_id")["sample_idx"].nunique().eq(n).all()

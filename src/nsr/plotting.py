@@ -31,6 +31,8 @@ TABLE_KS = (1, 8, 64, 256)
 DYNAMICS_PANELS = (("reward_mean", "reward (mean)"), ("frac_correct", "fraction correct"),
                    ("entropy", "token entropy"))
 TRAIN_LOG_COLUMNS = ("step",) + tuple(col for col, _ in DYNAMICS_PANELS)
+# Held-out evaluation (nsr train --eval-every): sparse rows, drawn as points-and-lines when present.
+EVAL_PANELS = (("eval_entropy", "held-out token entropy"), ("eval_accuracy", "held-out greedy accuracy"))
 # Known methods keep one colour in every figure; other names take the following colours.
 KNOWN_METHODS = ("base", "grpo", "psr", "nsr", "w-reinforce")
 
@@ -178,14 +180,25 @@ def smooth(values: pd.Series, window: int) -> pd.Series:
 def dynamics_figure(logs: pd.DataFrame, window: int | None = None, title: str | None = None) -> Figure:
     """Three panels (reward, fraction correct, token entropy) against step; per method a smoothed
     line (mean over its runs) over the raw values drawn faint. ``window`` defaults to 1/10 of
-    the longest run."""
+    the longest run. Held-out evaluation columns, when logged, add one panel each."""
     window = window or max(1, int(logs.groupby("run").size().max()) // 10)
     methods = list(dict.fromkeys(logs["method"]))
     palette = method_palette(methods)
     logs = logs.copy()
     with sns.axes_style("whitegrid"), sns.plotting_context("notebook"):
-        fig = Figure(figsize=(15, 4.2), layout="constrained")
-        axes = fig.subplots(1, len(DYNAMICS_PANELS), sharex=True)
+        eval_panels = [(c, l) for c, l in EVAL_PANELS if c in logs.columns and logs[c].notna().any()]
+        panels = list(DYNAMICS_PANELS) + eval_panels
+        fig = Figure(figsize=(5 * len(panels), 4.2), layout="constrained")
+        axes = fig.subplots(1, len(panels), sharex=True)
+        for ax, (column, label) in zip(axes[len(DYNAMICS_PANELS):], eval_panels):
+            rows = logs.dropna(subset=[column])
+            for method in methods:
+                sns.lineplot(data=rows[rows["method"] == method], x="step", y=column, color=palette[method],
+                             errorbar=None, marker="o", linewidth=2, label=method, ax=ax)
+            ax.get_legend().remove()
+            ax.set_title(label)
+            ax.set_xlabel("training step")
+            ax.set_ylabel(label)
         for ax, (column, label) in zip(axes, DYNAMICS_PANELS):
             logs["smoothed"] = logs.groupby("run")[column].transform(lambda s: smooth(s, window))
             for method in methods:

@@ -6,7 +6,12 @@ shared prefill at ~3x over generate(num_return_sequences=n)). Every problem draw
 torch.Generator seeded from (seed, problem_id), so its samples do not depend on which other
 problems share a call, nor on where a killed run resumed.
 
-vllm (GPU, optional): one request per problem with SamplingParams(n=...) and prefix caching.
+Problems with an ``image`` column (PNG bytes) need a vision-language model folder (one with a
+processor config, e.g. Qwen2.5-VL): hf prefills prompt + image once (pixel_values,
+image_grid_thw, multimodal rope positions) and shares that cache over the n samples.
+
+vllm (GPU, optional): one request per problem with SamplingParams(n=...) and prefix caching;
+images go in as {"prompt": text, "multi_modal_data": {"image": PIL image}}.
 
 Resume: finished problems go to ``<output>.partial/chunk-XXXXX.parquet`` (each written
 atomically); a re-run with the same settings skips them; the final parquet appears atomically
@@ -104,14 +109,21 @@ def shared_prefix_sample(
     seeds: Sequence[int] | None = None,
     extra_inputs: dict | None = None,
     return_logprobs: bool = False,
+    return_entropies: bool = False,
 ):
     """Sample ``num_samples`` continuations of each prompt; returns token ids [prompt][sample] (EOS cut).
 
     The prompts (left-padded) go through the model once; the cache is then repeated
     ``num_samples`` times per prompt. ``extra_inputs`` are passed to the prefill only (the place
-    for a processor's pixel_values and friends). temperature 0 decodes greedily. ``seeds``: one
+    for a processor's pixel_values and image_grid_thw, images in prompt order). Models with
+    multimodal rope (Qwen2-VL family) get their 3D positions from the model's get_rope_index at
+    prefill and text positions shifted by the per-prompt rope delta while decoding, as
+    generate() does. temperature 0 decodes greedily. ``seeds``: one
     per prompt. With ``return_logprobs`` also the model's (unwarped) log-probability of each kept
-    token, same nesting.
+    token, same nesting. With ``return_entropies`` also the entropy of the sampling distribution
+    (logits / temperature, before top-p; the raw logits when greedy) at every generated position,
+    the EOS position included (as TRL's training entropy), same nesting; both extras come after
+    the tokens in that order.
     """
     import torch
     from transformers import LogitsProcessorList, TemperatureLogitsWarper, TopPLogitsWarper
@@ -130,27 +142,34 @@ def shared_prefix_sample(
     # A plain forward numbers positions 0..width-1 regardless of padding; generate() derives
     # them from the mask, and so must we or left-padded prompts would shift.
     positions = (mask.cumsum(-1) - 1).clamp(min=0)
+    extra_inputs = dict(extra_inputs or {})
+    mrope = _mrope_prefill(model, input_ids, mask, positions, extra_inputs)
+    prefill_positions, rope_deltas = mrope if mrope is not None else (positions, None)
 
     with torch.inference_mode():
         out = model(
             input_ids=input_ids,
             attention_mask=mask,
-            position_ids=positions,
+            position_ids=prefill_positions,
             use_cache=True,
             logits_to_keep=1,
-            **(extra_inputs or {}),
+            **extra_inputs,
         )
         cache = out.cache
         cache.batch_repeat_interleave(num_samples)
         logits = out.logits[:, -1].float().repeat_interleave(num_samples, dim=0)
         mask = mask.repeat_interleave(num_samples, dim=0)
         next_pos = positions[:, -1].repeat_interleave(num_samples) + 1
+        if rope_deltas is not None:  # one delta per prompt: repeat it for the prompt's n rows
+            rope_deltas = rope_deltas.reshape(-1).repeat_interleave(num_samples)
         rows = torch.arange(num_prompts * num_samples, device=device)  # global index of each live row
         owner = torch.arange(num_prompts, device=device).repeat_interleave(num_samples)  # its prompt
 
         tokens = torch.full((num_prompts * num_samples, max_new_tokens), pad_token_id, dtype=torch.long, device=device)
         lengths = torch.zeros(num_prompts * num_samples, dtype=torch.long)
         logprobs = torch.zeros((num_prompts * num_samples, max_new_tokens), device=device) if return_logprobs else None
+        entropies = torch.zeros((num_prompts * num_samples, max_new_tokens), device=device) if return_entropies else None
+        positions_seen = torch.zeros(num_prompts * num_samples, dtype=torch.long)  # generated positions incl. EOS
         eos = torch.tensor(list(eos_token_id) if not isinstance(eos_token_id, int) else [eos_token_id], device=device)
         greedy = temperature == 0
         warpers = LogitsProcessorList()
@@ -185,6 +204,10 @@ def shared_prefix_sample(
             tokens[rows, step] = chosen
             if return_logprobs:
                 logprobs[rows, step] = logits.log_softmax(-1).gather(1, chosen[:, None]).squeeze(1)
+            if return_entropies:
+                scaled = (logits if greedy else logits / temperature).log_softmax(-1)
+                entropies[rows, step] = -(scaled.exp() * scaled).sum(-1)
+            positions_seen[rows.cpu()] += 1
             done = torch.isin(chosen, eos)
             lengths[rows[~done].cpu()] += 1
             if done.all() or step == max_new_tokens - 1:
@@ -193,11 +216,13 @@ def shared_prefix_sample(
                 keep = (~done).nonzero().squeeze(1)
                 cache.batch_select_indices(keep)
                 rows, owner, chosen, mask, next_pos = rows[keep], owner[keep], chosen[keep], mask[keep], next_pos[keep]
+                if rope_deltas is not None:
+                    rope_deltas = rope_deltas[keep]
             mask = torch.cat([mask, mask.new_ones((mask.shape[0], 1))], dim=1)
             out = model(
                 input_ids=chosen[:, None],
                 attention_mask=mask,
-                position_ids=next_pos[:, None],
+                position_ids=_decode_positions(next_pos, rope_deltas),
                 cache=cache,
                 use_cache=True,
             )
@@ -205,37 +230,101 @@ def shared_prefix_sample(
             logits = out.logits[:, -1].float()
             next_pos = next_pos + 1
 
-    def nest(values):
+    def nest(values, counts=lengths):
         values = values.cpu()
-        flat = [values[i, : lengths[i]].tolist() for i in range(num_prompts * num_samples)]
+        flat = [values[i, : counts[i]].tolist() for i in range(num_prompts * num_samples)]
         return [flat[p * num_samples : (p + 1) * num_samples] for p in range(num_prompts)]
 
-    return (nest(tokens), nest(logprobs)) if return_logprobs else nest(tokens)
+    extras = ([nest(logprobs)] if return_logprobs else []) + ([nest(entropies, positions_seen)] if return_entropies else [])
+    return (nest(tokens), *extras) if extras else nest(tokens)
+
+
+def _mrope_prefill(model, input_ids, mask, positions, extra_inputs):
+    """For multimodal-rope models: ([text; t; h; w] prefill positions, rope delta per prompt), else None.
+
+    Vision tokens share positions (3D grid), so after an image the text positions run behind the
+    token count; the delta (max position + 1 - length) shifts every decoded token accordingly.
+    """
+    import torch
+
+    inner = getattr(model, "model", None)
+    if not hasattr(inner, "get_rope_index"):
+        return None
+    config = model.config
+    mm_types = torch.zeros_like(input_ids, dtype=torch.int)
+    mm_types[input_ids == config.image_token_id] = 1
+    if getattr(config, "video_token_id", None) is not None:
+        mm_types[input_ids == config.video_token_id] = 2
+    extra_inputs["mm_token_type_ids"] = mm_types
+    with torch.inference_mode():
+        rope, deltas = inner.get_rope_index(
+            input_ids, mm_token_type_ids=mm_types, attention_mask=mask,
+            image_grid_thw=extra_inputs.get("image_grid_thw"), video_grid_thw=extra_inputs.get("video_grid_thw"),
+        )
+    # Row 0 holds the plain text positions (the model builds its attention mask from them), as generate() passes.
+    return torch.cat([positions[None], rope.to(positions)], dim=0), deltas.to(positions.device)
+
+
+def _decode_positions(next_pos, rope_deltas):
+    import torch
+
+    if rope_deltas is None:
+        return next_pos[:, None]
+    text = next_pos[None, :, None]
+    return torch.cat([text, (text + rope_deltas[None, :, None]).expand(3, -1, -1)], dim=0)
+
+
+def encode_problems(processing, model, prompts: Sequence[Any], images: Sequence[Any] | None = None) -> tuple[list[list[int]], dict]:
+    """Prompt token ids (image tokens expanded) and the prefill's pixel inputs (images in prompt order),
+    for shared_prefix_sample. ``processing``: a tokenizer, or a processor for image problems."""
+    import torch
+
+    from nsr.vlm import chat_with_image, to_pil, tokenizer_of
+
+    if images is None:
+        return [encode_prompt(tokenizer_of(processing), p) for p in prompts], {}
+    if not hasattr(processing, "image_processor"):
+        raise InputError("problems with images need a vision-language model folder (one with a processor config)")
+    ids, pixels, grids = [], [], []
+    for prompt, image in zip(prompts, images):
+        text = processing.apply_chat_template(chat_with_image(_plain(prompt)), add_generation_prompt=True, tokenize=False)
+        enc = processing(text=[text], images=[to_pil(image)], return_tensors="pt")
+        ids.append(enc["input_ids"][0].tolist())
+        pixels.append(enc["pixel_values"])
+        grids.append(enc["image_grid_thw"])
+    return ids, {"pixel_values": torch.cat(pixels).to(model.device, model.dtype), "image_grid_thw": torch.cat(grids).to(model.device)}
 
 
 class HFSampler:
-    """Text causal LMs via transformers (CPU or GPU) with the shared prefilled cache."""
+    """Text LMs and VLMs via transformers (CPU or GPU) with the shared prefilled cache."""
 
     name = "hf"
 
     def __init__(self, model_dir: str | Path, num_threads: int | None = None):
         import torch
-        from transformers import AutoModelForCausalLM, AutoTokenizer
+
+        from nsr.vlm import load_policy, load_processing, tokenizer_of
 
         if num_threads:
             torch.set_num_threads(num_threads)
         cuda = torch.cuda.is_available()
-        self.tokenizer = AutoTokenizer.from_pretrained(model_dir)
-        self.model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=torch.bfloat16 if cuda else torch.float32)
+        self.processing = load_processing(model_dir)
+        self.tokenizer = tokenizer_of(self.processing)
+        self.model = load_policy(model_dir, dtype=torch.bfloat16 if cuda else torch.float32)
         self.model.to("cuda" if cuda else "cpu").eval()
         self.eos = _eos_ids(self.model, self.tokenizer)
         pad = self.model.generation_config.pad_token_id
         self.pad = pad if pad is not None else (self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else self.eos[0])
 
-    def sample(self, prompts: Sequence[Any], seeds: Sequence[int], settings: SamplingSettings) -> list[list[str]]:
-        ids = shared_prefix_sample(
+    def encode(self, prompts: Sequence[Any], images: Sequence[Any] | None = None) -> tuple[list[list[int]], dict]:
+        return encode_problems(self.processing, self.model, prompts, images)
+
+    def sample(self, prompts: Sequence[Any], seeds: Sequence[int], settings: SamplingSettings,
+               images: Sequence[Any] | None = None) -> list[list[str]]:
+        ids, extra = self.encode(prompts, images)
+        out = shared_prefix_sample(
             self.model,
-            [encode_prompt(self.tokenizer, p) for p in prompts],
+            ids,
             settings.num_samples,
             max_new_tokens=settings.max_new_tokens,
             eos_token_id=self.eos,
@@ -243,8 +332,9 @@ class HFSampler:
             temperature=settings.temperature,
             top_p=settings.top_p,
             seeds=seeds,
+            extra_inputs=extra,
         )
-        return [self.tokenizer.batch_decode(per_prompt, skip_special_tokens=True) for per_prompt in ids]
+        return [self.tokenizer.batch_decode(per_prompt, skip_special_tokens=True) for per_prompt in out]
 
 
 # --------------------------------------------------------------------------- vllm backend
@@ -258,10 +348,25 @@ class VLLMSampler:
     def __init__(self, model_dir: str | Path, seed: int = 0):
         from vllm import LLM  # lazy: optional GPU extra
 
+        self.model_dir = model_dir
         self.llm = LLM(model=str(model_dir), seed=seed, enable_prefix_caching=True)
         self.tokenizer = self.llm.get_tokenizer()
+        self._processor = None
 
-    def sample(self, prompts: Sequence[Any], seeds: Sequence[int], settings: SamplingSettings) -> list[list[str]]:
+    def _request(self, prompt: Any, image: Any = None) -> dict:
+        if image is None:
+            # Token ids, not text, so both backends see exactly the same prompt tokens.
+            return {"prompt_token_ids": encode_prompt(self.tokenizer, prompt)}
+        from nsr.vlm import chat_with_image, load_processing, to_pil
+
+        if self._processor is None:
+            self._processor = load_processing(self.model_dir)
+        # vLLM's multi-modal input: the prompt text with one unexpanded image placeholder + the image.
+        text = self._processor.apply_chat_template(chat_with_image(_plain(prompt)), add_generation_prompt=True, tokenize=False)
+        return {"prompt": text, "multi_modal_data": {"image": to_pil(image)}}
+
+    def sample(self, prompts: Sequence[Any], seeds: Sequence[int], settings: SamplingSettings,
+               images: Sequence[Any] | None = None) -> list[list[str]]:
         from vllm import SamplingParams
 
         params = [
@@ -274,8 +379,7 @@ class VLLMSampler:
             )
             for s in seeds
         ]
-        # Token ids, not text, so both backends see exactly the same prompt tokens.
-        requests = [{"prompt_token_ids": encode_prompt(self.tokenizer, p)} for p in prompts]
+        requests = [self._request(p, None if images is None else images[i]) for i, p in enumerate(prompts)]
         outputs = self.llm.generate(requests, params, use_tqdm=False)
         return [[c.text for c in sorted(o.outputs, key=lambda c: c.index)] for o in outputs]
 
@@ -329,7 +433,16 @@ def _model_fingerprint(model_dir: str | Path) -> str:
 
 def _problem_fingerprint(problems: pd.DataFrame) -> str:
     text = json.dumps([[str(r.problem_id), str(r.answer), repr(_plain(r.prompt))] for r in problems.itertuples()])
-    return hashlib.sha256(text.encode()).hexdigest()[:16]
+    digest = hashlib.sha256(text.encode())
+    for image in problems["image"] if "image" in problems.columns else ():
+        digest.update(_image_bytes(image))
+    return digest.hexdigest()[:16]
+
+
+def _image_bytes(image: Any) -> bytes:
+    if isinstance(image, dict):
+        image = image.get("bytes")
+    return bytes(image) if isinstance(image, (bytes, bytearray)) else repr(image).encode()
 
 
 def _validate_problems(problems: pd.DataFrame) -> pd.DataFrame:
@@ -338,8 +451,12 @@ def _validate_problems(problems: pd.DataFrame) -> pd.DataFrame:
     problems = validate_rows(problems.reset_index(drop=True), "problem set").copy()
     problems["problem_id"] = problems["problem_id"].astype(str)
     problems["answer"] = problems["answer"].astype(str)
-    if "image" in problems.columns and problems["image"].notna().any():
-        raise InputError("problems with images need a vision-language sampler, not supported yet (render the task as text)")
+    if "image" in problems.columns:
+        if problems["image"].notna().any() and problems["image"].isna().any():
+            missing = problems.loc[problems["image"].isna(), "problem_id"].iloc[0]
+            raise InputError(f"problem set: column 'image' is missing for problem {missing!r} (all or none need one)")
+        if problems["image"].isna().all():
+            problems = problems.drop(columns="image")
     return problems
 
 
@@ -360,6 +477,12 @@ def sample_to_file(
 
     settings.validate()
     problems = _validate_problems(problems)
+    if "image" in problems.columns and Path(model_dir).is_dir():
+        from nsr.vlm import PROCESSOR_FILES
+
+        if not any((Path(model_dir) / name).exists() for name in PROCESSOR_FILES):
+            raise InputError(f"--model {model_dir}: the problems have images but the folder has no processor config "
+                             f"({' / '.join(PROCESSOR_FILES)}); use a vision-language model or render the task as text")
     backend = resolve_backend(backend)
     if problems_per_call is None:
         problems_per_call = 32 if backend == "vllm" else 1
@@ -392,7 +515,8 @@ def sample_to_file(
         for begin in range(0, len(todo), problems_per_call):
             batch = todo.iloc[begin : begin + problems_per_call]
             seeds = [problem_seed(settings.seed, pid) for pid in batch["problem_id"]]
-            completions = sampler.sample(list(batch["prompt"]), seeds, settings)
+            images = {"images": list(batch["image"])} if "image" in batch.columns else {}
+            completions = sampler.sample(list(batch["prompt"]), seeds, settings, **images)
             write_parquet(partial / f"chunk-{next_chunk:05d}.parquet", score_rows(batch, completions, reward_threshold))
             next_chunk += 1
             drawn += len(batch) * settings.num_samples

@@ -45,6 +45,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--resume", action="store_true",
                         help="continue from the last checkpoint in <output-dir>.checkpoints")
     parser.add_argument("--keep-checkpoints", action="store_true", help="keep <output-dir>.checkpoints after success")
+    parser.add_argument("--eval-dataset", default=None,
+                        help="held-out problems (.parquet or task name, its test split) for periodic evaluation")
+    parser.add_argument("--eval-every", type=int, default=0,
+                        help="every N steps log held-out eval_entropy and greedy eval_accuracy to train_log.csv (0: off)")
+    parser.add_argument("--eval-size", type=int, default=64, help="held-out problems per evaluation (seeded subset)")
+    parser.add_argument("--eval-samples", type=int, default=4,
+                        help="sampled completions per held-out problem for eval_entropy")
 
 
 def validate(args: argparse.Namespace) -> None:
@@ -62,6 +69,10 @@ def validate(args: argparse.Namespace) -> None:
         (args.temperature > 0, "--temperature must be > 0"),
         (args.num_threads is None or args.num_threads >= 1, "--num-threads must be >= 1"),
         (args.checkpoint_every >= 1, "--checkpoint-every must be >= 1"),
+        (args.eval_every >= 0, "--eval-every must be >= 0"),
+        (not args.eval_every or args.eval_dataset, "--eval-every needs --eval-dataset"),
+        (args.eval_size >= 1, "--eval-size must be >= 1"),
+        (args.eval_samples >= 1, "--eval-samples must be >= 1"),
     ]
     for ok, message in checks:
         if not ok:
@@ -104,8 +115,10 @@ def build_dataset(frame):
     if "image" in frame.columns and not has_images:
         frame = frame.drop(columns="image")
     if has_images:
-        # TRL only attaches images to conversational prompts.
-        frame["prompt"] = [[{"role": "user", "content": p}] if isinstance(p, str) else list(p) for p in frame["prompt"]]
+        from nsr.vlm import chat_with_image
+
+        # TRL only attaches images to conversational prompts with an image part.
+        frame["prompt"] = [chat_with_image(p) for p in frame["prompt"]]
     dataset = datasets.Dataset.from_pandas(frame, preserve_index=False)
     if has_images:
         dataset = dataset.cast_column("image", datasets.Image())
@@ -122,11 +135,17 @@ def run(args: argparse.Namespace) -> None:
     from nsr.data import load_problems
 
     problems = load_problems(args.dataset_name, split="train", num=args.subset_size, seed=args.seed)
+    eval_problems = None
+    if args.eval_every:
+        eval_problems = load_problems(args.eval_dataset, split="test", num=args.eval_size, seed=args.seed)
+        if "image" in eval_problems.columns and eval_problems["image"].isna().all():
+            eval_problems = eval_problems.drop(columns="image")
 
     import torch
     from transformers.trainer_utils import get_last_checkpoint
 
-    from nsr.trainer import NSRConfig, NSRTrainer, TrainLogCallback
+    from nsr.trainer import HeldOutEvalCallback, NSRConfig, NSRTrainer, TrainLogCallback
+    from nsr.vlm import load_processing
 
     if args.num_threads:
         torch.set_num_threads(args.num_threads)
@@ -135,7 +154,7 @@ def run(args: argparse.Namespace) -> None:
     if not args.resume and ckpt_dir.exists() and os.environ.get("RANK", "0") == "0":
         shutil.rmtree(ckpt_dir)  # a fresh run must not mix with an earlier run's checkpoints or log
     ckpt_dir.mkdir(parents=True, exist_ok=True)
-    model = str(Path(args.model).resolve()) if Path(args.model).exists() else args.model
+    model_path = str(Path(args.model).resolve()) if Path(args.model).exists() else args.model
 
     config = NSRConfig(
         output_dir=str(ckpt_dir),
@@ -167,13 +186,25 @@ def run(args: argparse.Namespace) -> None:
     if args.resume and last is None:
         print(f"--resume: no checkpoint in {ckpt_dir}; starting from scratch", flush=True)
 
+    # TRL loads the model by its config's architecture (text LM or VLM, ZeRO-3 aware); the processing
+    # class comes from nsr.vlm, whose loader also knows the torchvision-free processor of tiny VLMs.
+    processing = load_processing(model_path)
+    if "image" in problems.columns and problems["image"].notna().any() and not hasattr(processing, "image_processor"):
+        raise InputError(f"--model {args.model}: the problems have images but the model folder has no processor config")
     log_path = ckpt_dir / LOG_NAME
+    callbacks = [TrainLogCallback(log_path, extra_columns=HeldOutEvalCallback.COLUMNS if args.eval_every else ())]
+    if args.eval_every:  # before the log writer, so it sees the evaluation in the same step's logs
+        callbacks.insert(0, HeldOutEvalCallback(
+            eval_problems, processing, args.eval_every, max_new_tokens=args.max_completion_length,
+            temperature=args.temperature, num_samples=args.eval_samples, reward_threshold=args.reward_threshold,
+            seed=args.seed))
     trainer = NSRTrainer(
-        model=model,
+        model=model_path,
         reward_funcs=reward_correctness,
         args=config,
         train_dataset=build_dataset(problems),
-        callbacks=[TrainLogCallback(log_path)],
+        processing_class=processing,
+        callbacks=callbacks,
     )
     trainer.train(resume_from_checkpoint=last)
 

@@ -126,14 +126,20 @@ class NSRTrainer(GRPOTrainer):
 
 
 class TrainLogCallback(TrainerCallback):
-    """Appends one row per logged step to a CSV; on resume keeps the rows up to the checkpoint's step."""
+    """Appends one row per logged step to a CSV; on resume keeps the rows up to the checkpoint's step.
+
+    ``extra_columns`` are copied from the step's logs when present (e.g. HeldOutEvalCallback's
+    eval_entropy / eval_accuracy) and left empty otherwise.
+    """
 
     COLUMNS = ("step", "loss", "reward_mean", "frac_correct", "kept_samples", "entropy", "learning_rate", "seconds")
     _SOURCES = {"loss": "loss", "reward_mean": "reward", "frac_correct": "frac_correct",
                 "kept_samples": "kept_samples", "entropy": "entropy", "learning_rate": "learning_rate"}
 
-    def __init__(self, path: str | Path):
+    def __init__(self, path: str | Path, extra_columns: tuple[str, ...] = ()):
         self.path = Path(path)
+        self.columns = self.COLUMNS + tuple(extra_columns)
+        self._sources = {**self._SOURCES, **{c: c for c in extra_columns}}
         self._offset = 0.0
         self._start = time.perf_counter()
 
@@ -148,14 +154,84 @@ class TrainLogCallback(TrainerCallback):
                 rows = [r for r in csv.DictReader(f) if int(r["step"]) <= state.global_step]
         self._offset = float(rows[-1]["seconds"]) if rows else 0.0
         with atomic_path(self.path) as tmp, tmp.open("w", newline="") as f:
-            writer = csv.DictWriter(f, fieldnames=self.COLUMNS)
+            # A resumed log written with other extra columns keeps its rows (missing cells empty).
+            writer = csv.DictWriter(f, fieldnames=self.columns, restval="", extrasaction="ignore")
             writer.writeheader()
             writer.writerows(rows)
 
     def on_log(self, args, state, control, logs=None, **kwargs):
         if not state.is_world_process_zero or not logs or "loss" not in logs:
             return  # the end-of-training summary has no per-step loss
-        row = {col: logs.get(key) for col, key in self._SOURCES.items()}
+        row = {col: logs.get(key) for col, key in self._sources.items()}
         row.update(step=state.global_step, seconds=round(self._offset + time.perf_counter() - self._start, 3))
         with self.path.open("a", newline="") as f:
-            csv.DictWriter(f, fieldnames=self.COLUMNS).writerow(row)
+            csv.DictWriter(f, fieldnames=self.columns).writerow(row)
+
+
+class HeldOutEvalCallback(TrainerCallback):
+    """Every ``every`` optimizer steps, evaluates the policy on held-out problems (the paper's Figure 4):
+
+    - eval_entropy: token-mean entropy of the policy's sampling distribution (logits / temperature)
+      over ``num_samples`` completions sampled per problem at the training temperature, i.e. the
+      entropy of generated responses, measured as TRL's training ``entropy`` column is;
+    - eval_accuracy: fraction of problems whose greedy completion is correct (reward >= threshold).
+
+    Results are added to the logs of the same step (so TrainLogCallback, listed after this
+    callback, writes them). Every process evaluates the same problems (ZeRO-3 forwards are
+    collective); sampling seeds are fixed per problem, so the curve is not noise from reseeding.
+    """
+
+    COLUMNS = ("eval_entropy", "eval_accuracy")
+
+    def __init__(self, problems, processing, every: int, *, max_new_tokens: int, temperature: float = 1.0,
+                 num_samples: int = 4, reward_threshold: float = 0.5, seed: int = 0, batch_size: int = 8):
+        if every < 1 or num_samples < 1 or batch_size < 1:
+            raise ValueError("HeldOutEvalCallback needs every, num_samples and batch_size >= 1")
+        self.problems = problems.reset_index(drop=True)
+        self.processing = processing
+        self.every, self.max_new_tokens, self.temperature = every, max_new_tokens, temperature
+        self.num_samples, self.reward_threshold, self.batch_size = num_samples, reward_threshold, batch_size
+        self.seed = seed
+        self._pending: dict[str, float] = {}
+
+    def evaluate(self, model) -> dict[str, float]:
+        from nsr.rewards import score
+        from nsr.sampling import _eos_ids, encode_problems, problem_seed, shared_prefix_sample
+        from nsr.vlm import tokenizer_of
+
+        tokenizer = tokenizer_of(self.processing)
+        eos = _eos_ids(model, tokenizer)
+        pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else eos[0]
+        images = "image" in self.problems.columns
+        was_training = model.training
+        model.eval()
+        entropy_sum = entropy_count = correct = 0.0
+        try:
+            for start in range(0, len(self.problems), self.batch_size):
+                batch = self.problems.iloc[start:start + self.batch_size]
+                ids, extra = encode_problems(self.processing, model, list(batch["prompt"]),
+                                             list(batch["image"]) if images else None)
+                kw = dict(max_new_tokens=self.max_new_tokens, eos_token_id=eos, pad_token_id=pad, extra_inputs=extra)
+                greedy = shared_prefix_sample(model, ids, 1, temperature=0, **kw)
+                for rows, answer in zip(greedy, batch["answer"]):
+                    text = tokenizer.decode(rows[0], skip_special_tokens=True)
+                    correct += float(score(text, str(answer)) >= self.reward_threshold)
+                seeds = [problem_seed(self.seed, pid) for pid in batch["problem_id"]]
+                _, entropies = shared_prefix_sample(model, ids, self.num_samples, temperature=self.temperature,
+                                                    seeds=seeds, return_entropies=True, **kw)
+                for per_prompt in entropies:
+                    for values in per_prompt:
+                        entropy_sum += sum(values)
+                        entropy_count += len(values)
+        finally:
+            model.train(was_training)
+        return {"eval_entropy": entropy_sum / max(entropy_count, 1.0), "eval_accuracy": correct / len(self.problems)}
+
+    def on_step_end(self, args, state, control, model=None, **kwargs):
+        if state.global_step % self.every == 0:
+            self._pending = self.evaluate(model)
+
+    def on_log(self, args, state, control, logs=None, **kwargs):
+        if self._pending and logs is not None and "loss" in logs:
+            logs.update(self._pending)
+            self._pending = {}

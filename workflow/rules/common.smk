@@ -22,9 +22,9 @@ RULE_NAMES = ["subset", "base", "train", "sample", "passk", "plot"]
 TASK_MODULES = ["tasks/__init__.py", "tasks/_common.py", f"tasks/{config['data']['dataset']}.py"]
 STAGE_MODULES = {
     "subset": ["data.py", "data_cli.py", *TASK_MODULES],
-    "base": ["base.py", "tiny.py", "tasks/synthchart.py", "data.py"],
-    "train": ["trainer.py", "objectives.py", "train_cli.py", "rewards.py", "data.py"],
-    "sample": ["sampling.py", "rewards.py", "data.py"],
+    "base": ["base.py", "tiny.py", "vlm.py", "tasks/synthchart.py", "data.py"],
+    "train": ["trainer.py", "objectives.py", "train_cli.py", "rewards.py", "vlm.py", "data.py"],
+    "sample": ["sampling.py", "rewards.py", "vlm.py", "data.py"],
     "passk": ["passk.py"],
     "plot": ["plotting.py"],
 }
@@ -82,6 +82,11 @@ def train_args(wildcards):
         f"--lambda-psr {s['lambda_psr']}",
         s.get("extra_args", ""),
     ]
+    if s.get("eval_every", 0) > 0:
+        args.append(
+            f"--eval-dataset results/data/test.parquet --eval-every {s['eval_every']}"
+            f" --eval-size {s.get('eval_size', 64)} --eval-samples {s.get('eval_samples', 4)}"
+        )
     return " ".join(a for a in args if a)
 
 
@@ -89,6 +94,11 @@ def warmstart_args():
     flags = {"steps": "--warmstart-steps", "learning_rate": "--warmstart-lr", "batch_size": "--warmstart-batch-size"}
     warmstart = config["base"].get("warmstart", {})
     return " ".join(f"{flags[key]} {value}" for key, value in warmstart.items())
+
+
+def eval_data(wildcards):
+    """The test set is an input of training only when held-out evaluation is on."""
+    return ["results/data/test.parquet"] if method_settings(wildcards.method).get("eval_every", 0) > 0 else []
 
 
 def accelerate_config(wildcards):

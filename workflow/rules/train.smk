@@ -2,6 +2,7 @@ rule train:
     input:
         model="results/models/base",
         data="results/data/train.parquet",
+        eval_data=eval_data,
     output:
         directory("results/models/{method}/seed{seed}"),
     params:
