@@ -45,7 +45,7 @@ def build_tokenizer():
 class TinyModelConfig:
     """Shape of the embedded tiny Qwen2 policy."""
 
-    num_hidden_layers: int = 4
+    num_hidden_layers: int = 2  # 2 x 128 (0.5M params) learns the synthchart ranking fastest per CPU second
     hidden_size: int = 128
     intermediate_size: int = 512
     num_attention_heads: int = 4

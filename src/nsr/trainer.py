@@ -11,6 +11,7 @@ mask, keeps the forward pass unchanged and lets entropy cover every sampled comp
 from __future__ import annotations
 
 import csv
+import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -60,7 +61,21 @@ class NSRConfig(GRPOConfig):
             )
         cuda = torch.cuda.is_available() and not self.use_cpu
         if self.bf16 is None:
-            self.bf16 = cuda and torch.cuda.is_bf16_supported()
+            # Follow the accelerate config's mixed precision when launched by it (DeepSpeed refuses
+            # a mismatch, e.g. the fp16 ZeRO-3 offload config for T4s); else bf16 where supported.
+            launched_with = os.environ.get("ACCELERATE_MIXED_PRECISION", "no")
+            if cuda and launched_with in ("bf16", "fp16"):
+                self.bf16, self.fp16 = launched_with == "bf16", launched_with == "fp16"
+            else:
+                self.bf16 = cuda and torch.cuda.is_bf16_supported()
+        if not cuda and int(os.environ.get("WORLD_SIZE", "1")) > 1:
+            # accelerate picks no comm backend for CPU ranks by itself, so each launched rank would
+            # train alone (num_processes=1). DeepSpeed needs an explicit gloo backend (use_cpu
+            # turns DeepSpeed off); plain DDP needs use_cpu (accelerate's MULTI_CPU over gloo).
+            if os.environ.get("ACCELERATE_USE_DEEPSPEED", "false").lower() == "true":
+                self.ddp_backend = self.ddp_backend or "gloo"
+            else:
+                self.use_cpu = True
         if not cuda:
             self.dataloader_pin_memory = False  # nothing to pin to; silences torch's warning
         if self.activation_checkpointing is None:

@@ -8,8 +8,10 @@ set -euo pipefail
 
 action=${1:?usage: slurm_local.sh start|stop [STATE_DIR]}
 state=${2:-/tmp/nsr-slurm}
-conf_dir=$state/etc
-export SLURM_CONF=$conf_dir/slurm.conf
+# The default config path: snakemake-executor-plugin-slurm-jobstep strips every SLURM_* variable
+# (SLURM_CONF included) before its inner srun, so a config elsewhere is not found inside jobs.
+export SLURM_CONF=/etc/slurm/slurm.conf
+MARKER="# written by nsr tests/cluster/slurm_local.sh"
 
 install_packages() {
   command -v slurmctld >/dev/null && command -v munged >/dev/null && return 0
@@ -20,13 +22,17 @@ install_packages() {
 }
 
 write_config() {
-  mkdir -p "$conf_dir" "$state/spool/ctld" "$state/spool/d" "$state/log" "$state/run"
+  if [ -e "$SLURM_CONF" ] && ! grep -qF "$MARKER" "$SLURM_CONF"; then
+    echo "SKIP: $SLURM_CONF exists and was not written by this script; not touching a real cluster" >&2; exit 3
+  fi
+  mkdir -p "$(dirname "$SLURM_CONF")" "$state/spool/ctld" "$state/spool/d" "$state/log" "$state/run"
   local cpus mem host
   cpus=$(nproc)
   # A little under free memory, in MB, so the node registers.
   mem=$(awk '/MemAvailable/ {print int($2 / 1024 * 0.8)}' /proc/meminfo)
   host=$(hostname -s)
   cat >"$SLURM_CONF" <<CONF
+$MARKER (state in $state)
 ClusterName=nsrlocal
 SlurmctldHost=$host
 SlurmUser=root
@@ -58,9 +64,12 @@ start_munge() {
   install -d -o munge -g munge -m 0755 /run/munge
   [ -s /etc/munge/munge.key ] || { dd if=/dev/urandom bs=1 count=1024 of=/etc/munge/munge.key 2>/dev/null; }
   chown munge:munge /etc/munge/munge.key && chmod 0400 /etc/munge/munge.key
-  install -d -o munge -g munge "$state/run/munge"
   if ! munge -n >/dev/null 2>&1; then
-    runuser -u munge -- munged --pid-file="$state/run/munge/munged.pid"
+    # munged runs as user munge, which may not reach $state: keep its default pid file and copy
+    # it here, so `stop` kills only the munged this script started.
+    runuser -u munge -- munged
+    for _ in $(seq 1 20); do [ -s /run/munge/munged.pid ] && break; sleep 0.1; done
+    cp /run/munge/munged.pid "$state/run/munged.pid"
   fi
 }
 
@@ -81,13 +90,14 @@ case $action in
     echo "SLURM did not become idle; logs in $state/log" >&2; sinfo >&2 || true; exit 1
     ;;
   stop)
-    for pidfile in "$state/run/slurmd.pid" "$state/run/slurmctld.pid" "$state/run/munge/munged.pid"; do
+    for pidfile in "$state/run/slurmd.pid" "$state/run/slurmctld.pid" "$state/run/munged.pid"; do
       if [ -s "$pidfile" ]; then
         pid=$(cat "$pidfile")
         kill "$pid" 2>/dev/null || true
         for _ in $(seq 1 20); do kill -0 "$pid" 2>/dev/null || break; sleep 0.25; done
       fi
     done
+    grep -qF "$MARKER" "$SLURM_CONF" 2>/dev/null && rm -f "$SLURM_CONF"
     echo "SLURM stopped"
     ;;
   *) echo "usage: $0 start|stop [STATE_DIR]" >&2; exit 2 ;;

@@ -1,0 +1,165 @@
+"""`nsr base`: the start policy folder (model + tokenizer/processor, save_pretrained).
+
+Two routes:
+- a hub id or local folder: loaded with Auto* classes and saved as is (the paper-scale path);
+- "embedded": a byte-level tokenizer and a tiny Qwen2 built locally (nsr.tiny), warm-started
+  by a short supervised run on synthchart "warmstart" problems (cross-entropy on answer + EOS
+  only), so RL starts from a policy with well-formed answers and partial skill.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import math
+import time
+from pathlib import Path
+
+from nsr.io import InputError, atomic_path
+
+EMBEDDED = "embedded"
+WARMSTART_DEFAULTS = {"steps": 420, "lr": 1e-3, "batch_size": 32}
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--model", default=EMBEDDED, help="'embedded' (tiny model, warm-started here) or a hub id / local folder")
+    parser.add_argument("--output-dir", required=True, help="where the start policy folder is written")
+    parser.add_argument("--seed", type=int, default=2025)
+    parser.add_argument("--dataset-name", default="synthchart", help="task name or .parquet file with warm-start problems")
+    parser.add_argument("--warmstart-steps", type=int, default=WARMSTART_DEFAULTS["steps"])
+    parser.add_argument("--warmstart-lr", type=float, default=WARMSTART_DEFAULTS["lr"])
+    parser.add_argument("--warmstart-batch-size", type=int, default=WARMSTART_DEFAULTS["batch_size"])
+    parser.add_argument("--num-threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
+
+
+def run(args: argparse.Namespace) -> None:
+    out = prepare_base(args.model, args.output_dir, seed=args.seed, dataset_name=args.dataset_name,
+                       warmstart_steps=args.warmstart_steps, warmstart_lr=args.warmstart_lr,
+                       warmstart_batch_size=args.warmstart_batch_size, num_threads=args.num_threads)
+    print(f"wrote base policy to {out}")
+
+
+def prepare_base(model: str, output_dir, seed: int = 2025, dataset_name: str = "synthchart",
+                 warmstart_steps: int = WARMSTART_DEFAULTS["steps"], warmstart_lr: float = WARMSTART_DEFAULTS["lr"],
+                 warmstart_batch_size: int = WARMSTART_DEFAULTS["batch_size"], num_threads: int | None = None,
+                 shape=None) -> Path:
+    """Write the start policy to ``output_dir`` atomically and return its path."""
+    import torch
+
+    if warmstart_steps < 0 or warmstart_batch_size < 1 or not warmstart_lr > 0:
+        raise InputError("warm-start needs --warmstart-steps >= 0, --warmstart-batch-size >= 1, --warmstart-lr > 0")
+    if num_threads:
+        torch.set_num_threads(num_threads)
+    output_dir = Path(output_dir)
+    if model == EMBEDDED:
+        from nsr.data import load_problems
+        from nsr.tiny import build_tiny_model, build_tokenizer
+
+        # Validate the data before building anything heavy.
+        problems = load_problems(dataset_name, split="warmstart", seed=seed) if warmstart_steps else None
+        tokenizer = build_tokenizer()
+        policy = build_tiny_model(tokenizer, shape, seed=seed)
+        losses = []
+        if warmstart_steps:
+            losses = warm_start(policy, tokenizer, list(problems["prompt"]), list(problems["answer"]),
+                                steps=warmstart_steps, lr=warmstart_lr, batch_size=warmstart_batch_size, seed=seed)
+        with atomic_path(output_dir) as tmp:
+            policy.save_pretrained(tmp)
+            tokenizer.save_pretrained(tmp)
+            with open(tmp / "warmstart_log.csv", "w", newline="") as fh:
+                writer = csv.writer(fh)
+                writer.writerow(["step", "loss", "lr", "seconds"])
+                writer.writerows(losses)
+        return output_dir
+    policy, processor = load_pretrained(model)
+    with atomic_path(output_dir) as tmp:
+        policy.save_pretrained(tmp)
+        processor.save_pretrained(tmp)
+    return output_dir
+
+
+def load_pretrained(name: str):
+    """(model, tokenizer or processor) from a hub id or local folder, with the Auto* classes."""
+    from nsr.vlm import load_policy, load_processing
+
+    path = Path(name)
+    if name.startswith((".", "/")) and not path.is_dir():
+        raise InputError(f"--model {name!r}: no such model folder")
+    try:
+        processor = load_processing(name)
+        model = load_policy(name)
+    except OSError as exc:
+        raise InputError(f"--model {name!r}: cannot load it as a local folder or hub id ({exc})") from exc
+    return model, processor
+
+
+def encode_sft(tokenizer, prompts: list[str], answers: list[str]):
+    """Left-padded prompt+answer+EOS batch; labels only on answer and EOS tokens.
+
+    position_ids follow the attention mask, as generate() computes them for left padding, so
+    training and sampling see the same positions.
+    """
+    import torch
+
+    seqs, label_seqs = [], []
+    p_ids = tokenizer(list(prompts), add_special_tokens=False)["input_ids"]
+    a_ids = tokenizer(list(answers), add_special_tokens=False)["input_ids"]
+    for p, a in zip(p_ids, a_ids):
+        a = a + [tokenizer.eos_token_id]
+        seqs.append(p + a)
+        label_seqs.append([-100] * len(p) + a)
+    width = max(map(len, seqs))
+    input_ids = torch.full((len(seqs), width), tokenizer.pad_token_id)
+    labels = torch.full((len(seqs), width), -100)
+    mask = torch.zeros((len(seqs), width), dtype=torch.long)
+    for i, (s, lab) in enumerate(zip(seqs, label_seqs)):
+        input_ids[i, width - len(s):] = torch.tensor(s)
+        labels[i, width - len(s):] = torch.tensor(lab)
+        mask[i, width - len(s):] = 1
+    position_ids = (mask.cumsum(-1) - 1).clamp(min=0)
+    return {"input_ids": input_ids, "attention_mask": mask, "position_ids": position_ids, "labels": labels}
+
+
+def answer_logprob(model, tokenizer, prompts: list[str], answers: list[str], batch_size: int = 256):
+    """log p(answer + EOS | prompt) per problem in one teacher-forced pass: exact Pass@1 at T=1 is its exp's mean."""
+    import torch
+
+    out = []
+    model.eval()
+    with torch.no_grad():
+        for i in range(0, len(prompts), batch_size):
+            batch = encode_sft(tokenizer, prompts[i:i + batch_size], answers[i:i + batch_size])
+            labels = batch.pop("labels")
+            logits = model(**batch).logits[:, :-1].float()
+            target = labels[:, 1:]
+            logp = torch.log_softmax(logits, -1).gather(-1, target.clamp(min=0).unsqueeze(-1)).squeeze(-1)
+            out.append((logp * (target != -100)).sum(-1))
+    return torch.cat(out)
+
+
+def warm_start(model, tokenizer, prompts: list[str], answers: list[str], steps: int, lr: float,
+               batch_size: int, seed: int = 0) -> list[tuple[int, float, float, float]]:
+    """Supervised warm-start (AdamW, warmup + cosine decay); returns (step, loss, lr, seconds) rows."""
+    import torch
+    from tqdm.auto import tqdm
+    from transformers import get_cosine_schedule_with_warmup
+
+    generator = torch.Generator().manual_seed(seed)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=lr, betas=(0.9, 0.98), weight_decay=0.01)
+    schedule = get_cosine_schedule_with_warmup(optimizer, max(1, math.ceil(0.05 * steps)), steps)
+    model.train()
+    rows, start = [], time.perf_counter()
+    bar = tqdm(range(1, steps + 1), desc="warm-start", mininterval=2.0)
+    for step in bar:
+        idx = torch.randint(len(prompts), (batch_size,), generator=generator).tolist()
+        batch = encode_sft(tokenizer, [prompts[i] for i in idx], [answers[i] for i in idx])
+        loss = model(**batch).loss
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        optimizer.step()
+        rows.append((step, loss.item(), schedule.get_last_lr()[0], round(time.perf_counter() - start, 3)))
+        schedule.step()
+        bar.set_postfix(loss=f"{rows[-1][1]:.3f}")
+    model.eval()
+    return rows

@@ -1,0 +1,160 @@
+"""Synthetic chart question answering with verifiable answers (no hub needed).
+
+A problem is a small table (2-5 distinct random one-letter categories with distinct values,
+single digits by default) and a question computed from it. Text rendering puts the whole table
+in a compact prompt where every character is one token of the tiny byte-level model, e.g.
+
+    "K=7 B=1 Q=6 D=9|max?"  ->  "D"        "K=7 B=1 Q=6 D=9|rank?"  ->  "DKQB"
+
+Image rendering draws the table as a bar, line or pie chart (PNG bytes, matplotlib Agg) and
+the prompt then holds only the question. Each problem goes to the warmstart / train / test
+split by a hash of its content, so the splits are disjoint by construction, and rows are a
+pure function of (split, num, seed, options).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import random
+import string
+
+from nsr.io import InputError
+
+SPLITS = {"warmstart": range(0, 7), "train": range(7, 9), "test": range(9, 10)}  # hash % 10
+DEFAULT_SIZES = {"warmstart": 20000, "train": 2000, "test": 200}
+LABELS = string.ascii_uppercase
+
+# Letter answers need the model to compare values and copy the right label (partial skill
+# leaves plausible wrong labels); "rank" has n! answers, so guessing it rarely scores.
+QUESTION_TYPES = ("max", "min", "second", "rank", "lookup", "diff", "sum")
+# Default mix (type -> weight), tuned so the warm-started tiny model has partial skill: one-letter
+# answers are learned partly, rank (the only answer a copying guesser cannot cover in 256
+# samples) is half the mix. Single-digit lookup/diff/sum answers are easy to guess: opt-in only.
+DEFAULT_TYPES = {"max": 1, "min": 1, "second": 1, "rank": 3}
+
+TEXT_QUESTIONS = {"max": "max?", "min": "min?", "second": "2nd?", "rank": "rank?",
+                  "lookup": "{a}?", "diff": "{a}-{b}?", "sum": "{a}+{b}?"}
+IMAGE_QUESTIONS = {
+    "max": "Which category has the largest value?",
+    "min": "Which category has the smallest value?",
+    "second": "Which category has the second largest value?",
+    "rank": "List the categories from largest to smallest value, as one string of letters.",
+    "lookup": "What is the value of category {a}?",
+    "diff": "What is the value of {a} minus the value of {b}?",
+    "sum": "What is the sum of the values of {a} and {b}?",
+}
+CHART_KINDS = ("bar", "line", "pie")
+
+
+def compute_answer(table: dict[str, int], qtype: str, a: str | None = None, b: str | None = None) -> str:
+    by_value = sorted(table, key=table.get, reverse=True)
+    if qtype == "max":
+        return by_value[0]
+    if qtype == "min":
+        return by_value[-1]
+    if qtype == "second":
+        return by_value[1]
+    if qtype == "rank":
+        return "".join(by_value)
+    if qtype == "lookup":
+        return str(table[a])
+    if qtype == "diff":
+        return str(table[a] - table[b])
+    if qtype == "sum":
+        return str(table[a] + table[b])
+    raise InputError(f"synthchart: unknown question type {qtype!r}; known: {list(QUESTION_TYPES)}")
+
+
+def _draw(rng: random.Random, types, min_categories, max_categories, value_range, shuffle_labels) -> dict:
+    n = rng.randint(min_categories, max_categories)
+    labels = rng.sample(LABELS, n) if shuffle_labels else list(LABELS[:n])
+    values = rng.sample(range(value_range[0], value_range[1] + 1), n)  # distinct: unique max/min/rank
+    table = dict(zip(labels, values))
+    qtype = rng.choices(list(types), weights=list(types.values()))[0]
+    a = b = None
+    if qtype in ("lookup", "diff", "sum"):
+        a, b = rng.sample(labels, 2)
+        if qtype == "diff" and table[a] < table[b]:
+            a, b = b, a  # keep differences positive: one answer format
+    return {"table": table, "question_type": qtype, "a": a, "b": b}
+
+
+def _content_hash(problem: dict) -> str:
+    key = json.dumps([list(problem["table"].items()), problem["question_type"], problem["a"], problem["b"]])
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
+def text_prompt(problem: dict) -> str:
+    table = " ".join(f"{k}={v}" for k, v in problem["table"].items())
+    return f"{table}|" + TEXT_QUESTIONS[problem["question_type"]].format(a=problem["a"], b=problem["b"])
+
+
+def render_png(table: dict[str, int], kind: str) -> bytes:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    labels, values = list(table), list(table.values())
+    fig, ax = plt.subplots(figsize=(3.2, 2.4), dpi=80)
+    if kind == "bar":
+        bars = ax.bar(labels, values, color="tab:blue")
+        ax.bar_label(bars, fontsize=8)
+    elif kind == "line":
+        ax.plot(labels, values, marker="o", color="tab:orange")
+        for x, y in zip(labels, values):
+            ax.annotate(str(y), (x, y), textcoords="offset points", xytext=(0, 4), ha="center", fontsize=8)
+        ax.set_ylim(0, max(values) * 1.2)
+    else:
+        ax.pie(values, labels=[f"{k} ({v})" for k, v in table.items()], textprops={"fontsize": 8})
+    fig.tight_layout()
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png")
+    plt.close(fig)
+    return buf.getvalue()
+
+
+def load(split: str, num: int | None, seed: int, render: str = "text", types=DEFAULT_TYPES,
+         min_categories: int = 2, max_categories: int = 5, value_range=(1, 9),
+         shuffle_labels: bool = True) -> list[dict]:
+    """Seeded problems of one split; ``load(s, m, seed)`` is a prefix of ``load(s, n, seed)`` for m < n."""
+    if split not in SPLITS:
+        raise InputError(f"synthchart: unknown split {split!r}; expected one of {list(SPLITS)}")
+    if render not in ("text", "image"):
+        raise InputError(f"synthchart: unknown render {render!r}; expected 'text' or 'image'")
+    types = dict.fromkeys(types.split(","), 1) if isinstance(types, str) else dict(types) if isinstance(types, dict) else dict.fromkeys(types, 1)
+    if not types or any(t not in QUESTION_TYPES or not types[t] > 0 for t in types):
+        raise InputError(f"synthchart: bad question types {types!r}; known: {list(QUESTION_TYPES)}")
+    if not 2 <= min_categories <= max_categories <= len(LABELS):
+        raise InputError(f"synthchart: need 2 <= min_categories <= max_categories <= {len(LABELS)}")
+    if value_range[1] - value_range[0] + 1 < max_categories:
+        raise InputError(f"synthchart: value_range {value_range} too small for {max_categories} distinct values")
+    num = DEFAULT_SIZES[split] if num is None else int(num)
+    # The rng depends on the split too, so the splits' problem streams differ, not just their filters.
+    rng = random.Random(f"synthchart/{split}/{seed}")
+    rows, seen, attempts = [], set(), 0
+    while len(rows) < num:
+        attempts += 1
+        if attempts > 100 * num + 10000:
+            raise InputError(f"synthchart: cannot draw {num} distinct {split!r} problems with these options")
+        problem = _draw(rng, types, min_categories, max_categories, value_range, shuffle_labels)
+        digest = _content_hash(problem)
+        if int(digest[:8], 16) % 10 not in SPLITS[split] or digest in seen:
+            continue
+        seen.add(digest)
+        answer = compute_answer(problem["table"], problem["question_type"], problem["a"], problem["b"])
+        row = {
+            "problem_id": f"synthchart-{digest[:16]}",
+            "prompt": text_prompt(problem),
+            "answer": answer,
+            "question_type": problem["question_type"],
+            "table": json.dumps({"values": problem["table"], "a": problem["a"], "b": problem["b"]}),
+        }
+        if render == "image":
+            kind = CHART_KINDS[int(digest[8:16], 16) % len(CHART_KINDS)]
+            row["prompt"] = IMAGE_QUESTIONS[problem["question_type"]].format(a=problem["a"], b=problem["b"])
+            row["image"] = render_png(problem["table"], kind)
+        rows.append(row)
+    return rows

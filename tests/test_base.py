@@ -1,0 +1,73 @@
+import csv
+
+import pytest
+import torch
+from transformers import AutoModelForCausalLM, AutoTokenizer
+
+from nsr import base
+from nsr.io import InputError
+from nsr.tiny import TinyModelConfig, build_tiny_model, build_tokenizer
+
+TINY = TinyModelConfig(num_hidden_layers=1, hidden_size=32, intermediate_size=64, num_attention_heads=2,
+                       num_key_value_heads=1, max_position_embeddings=64)
+
+
+def _state(folder):
+    return AutoModelForCausalLM.from_pretrained(folder).state_dict()
+
+
+def test_local_folder_is_saved_as_is(tmp_path):
+    tok = build_tokenizer()
+    model = build_tiny_model(tok, TINY, seed=1)
+    src = tmp_path / "src"
+    model.save_pretrained(src)
+    tok.save_pretrained(src)
+    out = base.prepare_base(str(src), tmp_path / "out")
+    loaded = AutoModelForCausalLM.from_pretrained(out)
+    for name, tensor in model.state_dict().items():
+        assert torch.equal(loaded.state_dict()[name], tensor), name
+    text = "A=5 B=7|max? ü"
+    assert AutoTokenizer.from_pretrained(out).decode(AutoTokenizer.from_pretrained(out)(text)["input_ids"]) == text
+    assert not list(tmp_path.glob(".out.tmp-*"))  # atomic: no temp folder left
+
+
+def test_missing_folder_is_input_error(tmp_path):
+    with pytest.raises(InputError, match="no-such"):
+        base.prepare_base(str(tmp_path / "no-such"), tmp_path / "out")
+
+
+def test_embedded_warm_start_learns_and_is_deterministic(tmp_path):
+    kw = dict(seed=5, warmstart_steps=25, warmstart_lr=3e-3, warmstart_batch_size=16, shape=TINY)
+    a = base.prepare_base("embedded", tmp_path / "a", **kw)
+    b = base.prepare_base("embedded", tmp_path / "b", **kw)
+    with open(a / "warmstart_log.csv") as fh:
+        losses = [float(r["loss"]) for r in csv.DictReader(fh)]
+    assert len(losses) == 25 and sum(losses[-5:]) / 5 < 0.8 * sum(losses[:5]) / 5
+    sa, sb = _state(a), _state(b)
+    assert all(torch.equal(sa[k], sb[k]) for k in sa)
+    assert not all(torch.equal(sa[k], v) for k, v in build_tiny_model(build_tokenizer(), TINY, seed=5).state_dict().items())
+    tok = AutoTokenizer.from_pretrained(a)
+    assert tok.eos_token == "<|endoftext|>" and tok.padding_side == "left"
+
+
+def test_answer_logprob_matches_sequence_probability():
+    tok = build_tokenizer()
+    model = build_tiny_model(tok, TINY, seed=0)
+    lp = base.answer_logprob(model, tok, ["A=1|max?", "A=1 B=2 C=3|rank?"], ["A", "CBA"])
+    # brute force: product of next-token probabilities without padding
+    for i, (p, a) in enumerate([("A=1|max?", "A"), ("A=1 B=2 C=3|rank?", "CBA")]):
+        ids = tok(p + a)["input_ids"] + [tok.eos_token_id]
+        n_prompt = len(tok(p)["input_ids"])
+        with torch.no_grad():
+            logits = model(torch.tensor([ids])).logits[0].log_softmax(-1)
+        want = sum(logits[t - 1, ids[t]].item() for t in range(n_prompt, len(ids)))
+        assert lp[i].item() == pytest.approx(want, abs=1e-4)
+
+
+def test_cli_parses_flags():
+    import argparse
+
+    parser = argparse.ArgumentParser()
+    base.add_arguments(parser)
+    args = parser.parse_args(["--output-dir", "x", "--warmstart-steps", "3", "--num-threads", "1"])
+    assert (args.model, args.warmstart_steps, args.num_threads, args.dataset_name) == ("embedded", 3, 1, "synthchart")

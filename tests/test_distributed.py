@@ -1,0 +1,116 @@
+"""Multi-process training on CPU through `accelerate launch` (plain DDP and DeepSpeed ZeRO-3, gloo).
+
+The 2-process runs check what a silently broken launch gets wrong: each rank running alone
+(num_processes=1, the cause of the old ZeRO-3 batch-size error; see docs/distributed.md) still
+writes a model, but its train_log counts only its own completions, not both ranks' gathered ones.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import torch
+
+from nsr.io import write_parquet
+
+ROOT = Path(__file__).resolve().parents[1]
+CONFIGS = ROOT / "config" / "accelerate"
+PROMPTS, GENERATIONS, PROCESSES = 2, 4, 2
+
+
+def _launch_args(config: str) -> argparse.Namespace:
+    """The config as `accelerate launch` resolves and validates it (no process is started)."""
+    from accelerate.commands.launch import _validate_launch_command, launch_command_parser
+
+    args = launch_command_parser().parse_args(["--config_file", str(CONFIGS / config), "-m", "nsr", "train"])
+    return _validate_launch_command(args)[0]
+
+
+@pytest.mark.parametrize(
+    "config, launcher, processes, precision",
+    [
+        ("single_process.yaml", "simple", 1, "no"),
+        ("multi_gpu.yaml", "multi_gpu", 2, "bf16"),
+        ("deepspeed_zero3.yaml", "deepspeed", 2, "bf16"),
+        ("deepspeed_zero3_offload.yaml", "deepspeed", 2, "fp16"),
+        ("deepspeed_zero3_cpu.yaml", "deepspeed", 2, "no"),
+    ],
+)
+def test_accelerate_configs_pass_accelerate_validation(config, launcher, processes, precision):
+    args = _launch_args(config)
+    assert args.num_processes == processes and args.mixed_precision == precision
+    assert (args.use_deepspeed, args.multi_gpu) == (launcher == "deepspeed", launcher == "multi_gpu")
+    if launcher == "deepspeed":
+        assert args.zero_stage == 3 and args.zero3_init_flag
+        # Without it ZeRO-3 saves only empty parameter shards and the checkpoint does not load.
+        assert args.zero3_save_16bit_model
+        offload = "cpu" if "offload" in config else "none"
+        assert args.offload_param_device == args.offload_optimizer_device == offload
+
+
+@pytest.fixture(scope="module")
+def inputs(tmp_path_factory):
+    from nsr.data import load_problems
+    from nsr.tiny import TinyModelConfig, build_tiny_model, build_tokenizer
+
+    root = tmp_path_factory.mktemp("distributed")
+    tokenizer = build_tokenizer()
+    model = build_tiny_model(tokenizer, TinyModelConfig(
+        num_hidden_layers=2, hidden_size=64, intermediate_size=128, num_attention_heads=2, num_key_value_heads=1), seed=0)
+    model.save_pretrained(root / "base")
+    tokenizer.save_pretrained(root / "base")
+    write_parquet(root / "train.parquet", load_problems("synthchart", split="train", num=32, seed=1))
+    return root
+
+
+def _train(inputs: Path, config: str, name: str) -> Path:
+    out = inputs / name
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1",
+           "TORCH_EXTENSIONS_DIR": os.environ.get("TORCH_EXTENSIONS_DIR", str(ROOT / ".cache" / "torch_extensions"))}
+    cmd = [sys.executable, "-m", "accelerate.commands.launch", "--config_file", str(CONFIGS / config),
+           "--num_processes", str(PROCESSES), "--main_process_port", "0",
+           "-m", "nsr", "train", "--model", str(inputs / "base"), "--dataset-name", str(inputs / "train.parquet"),
+           "--seed", "1", "--mode", "nsr", "--max-steps", "2", "--num-generations", str(GENERATIONS),
+           "--prompts-per-step", str(PROMPTS), "--max-completion-length", "8", "--learning-rate", "1e-3",
+           "--output-dir", str(out)]
+    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-6000:]
+    # One final model written by the main process only, not once per independent rank.
+    assert proc.stdout.count(f"wrote {out}") == 1, proc.stdout[-3000:]
+    return out
+
+
+def _check_run(inputs: Path, out: Path) -> None:
+    from transformers import AutoModelForCausalLM
+
+    log = pd.read_csv(out / "train_log.csv")
+    assert list(log["step"]) == [1, 2]
+    # nsr keeps exactly the incorrect samples of the batch gathered over all ranks; a rank running
+    # alone would account for only its own PROMPTS * GENERATIONS completions.
+    total = log["kept_samples"] + log["frac_correct"] * PROCESSES * PROMPTS * GENERATIONS
+    assert total.round(6).eq(PROCESSES * PROMPTS * GENERATIONS).all(), log.to_string()
+    base = AutoModelForCausalLM.from_pretrained(inputs / "base").state_dict()
+    trained = AutoModelForCausalLM.from_pretrained(out).state_dict()
+    assert trained.keys() == base.keys()
+    assert all(trained[k].shape == base[k].shape for k in base)  # full weights, not ZeRO-3 shards
+    assert any(not torch.equal(trained[k], base[k]) for k in base), "no update reached the saved model"
+
+
+@pytest.mark.slow
+def test_ddp_two_cpu_processes(inputs):
+    _check_run(inputs, _train(inputs, "multi_gpu.yaml", "ddp"))
+
+
+@pytest.mark.slow
+def test_deepspeed_zero3_two_cpu_processes(inputs):
+    try:
+        import deepspeed  # noqa: F401
+    except ImportError as error:
+        pytest.skip(f"deepspeed not installed (`pip install -e .[gpu]` or DS_BUILD_OPS=0 pip install deepspeed): {error}")
+    _check_run(inputs, _train(inputs, "deepspeed_zero3_cpu.yaml", "zero3"))

@@ -1,0 +1,86 @@
+import io
+import json
+
+import pytest
+
+from nsr.io import InputError
+from nsr.tasks import synthchart
+
+
+def recompute(row) -> str:
+    """Answer from the table column, written independently of synthchart.compute_answer."""
+    t = json.loads(row["table"])
+    values, a, b = t["values"], t["a"], t["b"]
+    order = [k for k, _ in sorted(values.items(), key=lambda kv: -kv[1])]
+    return {
+        "max": max(values, key=values.get),
+        "min": min(values, key=values.get),
+        "second": order[1],
+        "rank": "".join(order),
+        "lookup": str(values[a]) if a else None,
+        "diff": str(values[a] - values[b]) if a else None,
+        "sum": str(values[a] + values[b]) if a else None,
+    }[row["question_type"]]
+
+
+def test_same_seed_same_rows_and_prefix():
+    a = synthchart.load("train", 50, seed=3)
+    assert a == synthchart.load("train", 50, seed=3)
+    assert synthchart.load("train", 20, seed=3) == a[:20]
+    assert a != synthchart.load("train", 50, seed=4)
+
+
+def test_splits_disjoint_by_content():
+    seen = {}
+    for split in ("warmstart", "train", "test"):
+        rows = synthchart.load(split, 400, seed=0, types=synthchart.QUESTION_TYPES)
+        keys = {(r["table"], r["question_type"]) for r in rows}
+        assert len(keys) == len(rows)  # no duplicates within a split
+        seen[split] = keys
+    assert not seen["warmstart"] & seen["train"]
+    assert not seen["warmstart"] & seen["test"]
+    assert not seen["train"] & seen["test"]
+
+
+@pytest.mark.parametrize("options", [{}, {"shuffle_labels": False, "value_range": (10, 99), "min_categories": 3}])
+def test_answers_recomputed_for_every_type(options):
+    rows = synthchart.load("test", 300, seed=1, types=synthchart.QUESTION_TYPES, **options)
+    assert {r["question_type"] for r in rows} == set(synthchart.QUESTION_TYPES)
+    for r in rows:
+        assert r["answer"] == recompute(r), r
+        values = json.loads(r["table"])["values"]
+        # the text prompt carries the full table, so the answer is derivable from it
+        assert all(f"{k}={v}" in r["prompt"] for k, v in values.items())
+        assert r["problem_id"].startswith("synthchart-")
+    assert len({r["problem_id"] for r in rows}) == len(rows)
+
+
+def test_answer_space_not_guessable():
+    from collections import Counter
+
+    rows = synthchart.load("test", 300, seed=0)
+    counts = Counter(r["answer"] for r in rows)
+    # no constant answer scores (labels are random letters, half the mix is a ranking)
+    assert len(counts) > 100 and counts.most_common(1)[0][1] / len(rows) < 0.05
+    assert sum(r["question_type"] == "rank" for r in rows) > 100
+
+
+def test_image_render_is_png_without_values_in_prompt():
+    from PIL import Image
+
+    rows = synthchart.load("test", 4, seed=0, render="image")
+    text_rows = synthchart.load("test", 4, seed=0)
+    for r, t in zip(rows, text_rows):
+        assert (r["problem_id"], r["answer"]) == (t["problem_id"], t["answer"])
+        img = Image.open(io.BytesIO(r["image"]))
+        img.load()
+        assert img.format == "PNG" and img.size[0] > 100
+        assert "=" not in r["prompt"]
+
+
+@pytest.mark.parametrize("kwargs", [{"split": "dev"}, {"split": "test", "render": "svg"},
+                                    {"split": "test", "types": "max,median"},
+                                    {"split": "test", "types": {"max": 0}}])
+def test_bad_options_raise_input_error(kwargs):
+    with pytest.raises(InputError):
+        synthchart.load(num=3, seed=0, **kwargs)
