@@ -2,6 +2,7 @@
 
 import copy
 import csv
+import shutil
 
 import pytest
 import torch
@@ -262,6 +263,18 @@ def test_cli_resume_continues_after_a_failed_job(cli_inputs, tmp_path, monkeypat
     assert rows[:2] == first  # the resumed run appended to the failed run's rows
     assert float(rows[2]["seconds"]) > float(first[1]["seconds"])
     AutoModelForCausalLM.from_pretrained(out)
+
+
+def test_cli_resume_ignores_checkpoints_of_other_settings(cli_inputs, tmp_path):
+    out, ckpts = tmp_path / "out", tmp_path / "out.checkpoints"
+    train_cli(cli_inputs, out, "--mode", "nsr", "--max-steps", "2", "--checkpoint-every", "1", "--keep-checkpoints")
+    assert (ckpts / "checkpoint-2").is_dir()
+    shutil.rmtree(out)  # as Snakemake does when the config changed
+    # Another learning rate: the old checkpoint is not resumed; training starts from scratch.
+    train_cli(cli_inputs, out, "--mode", "nsr", "--max-steps", "3", "--learning-rate", "5e-4", "--resume")
+    rows = read_log(out / "train_log.csv")
+    assert [int(r["step"]) for r in rows] == [1, 2, 3]
+    assert {float(r["learning_rate"]) for r in rows} == {5e-4}
 
 
 def test_cli_rejects_bad_arguments_before_loading(cli_inputs, tmp_path, capsys):

@@ -125,6 +125,15 @@ def build_dataset(frame):
     return dataset
 
 
+# Flags that do not change what is trained: a checkpoint stays resumable when only these differ.
+RUN_ONLY_FLAGS = ("resume", "keep_checkpoints", "num_threads", "checkpoint_every", "output_dir")
+RUN_ARGS_NAME = "run_args.json"
+
+
+def training_fingerprint(args: argparse.Namespace) -> dict:
+    return {k: v for k, v in sorted(vars(args).items()) if k not in RUN_ONLY_FLAGS}
+
+
 def checkpoint_dir(output_dir: str | Path) -> Path:
     output_dir = Path(output_dir)
     return output_dir.with_name(output_dir.name + ".checkpoints")
@@ -150,10 +159,17 @@ def run(args: argparse.Namespace) -> None:
     if args.num_threads:
         torch.set_num_threads(args.num_threads)
     ckpt_dir = checkpoint_dir(args.output_dir)
-    last = get_last_checkpoint(str(ckpt_dir)) if args.resume and ckpt_dir.is_dir() else None
-    if not args.resume and ckpt_dir.exists() and os.environ.get("RANK", "0") == "0":
+    fingerprint = json.loads(json.dumps(training_fingerprint(args), default=str))
+    saved_args = ckpt_dir / RUN_ARGS_NAME
+    stale = args.resume and saved_args.exists() and json.loads(saved_args.read_text()) != fingerprint
+    if stale:
+        print(f"--resume: {ckpt_dir} holds a run with other settings; starting from scratch", flush=True)
+    if (stale or not args.resume) and ckpt_dir.exists() and os.environ.get("RANK", "0") == "0":
         shutil.rmtree(ckpt_dir)  # a fresh run must not mix with an earlier run's checkpoints or log
+    last = get_last_checkpoint(str(ckpt_dir)) if args.resume and ckpt_dir.is_dir() else None
     ckpt_dir.mkdir(parents=True, exist_ok=True)
+    if os.environ.get("RANK", "0") == "0":
+        saved_args.write_text(json.dumps(fingerprint, indent=2) + "\n")
     model_path = str(Path(args.model).resolve()) if Path(args.model).exists() else args.model
 
     config = NSRConfig(
