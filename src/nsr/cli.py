@@ -19,6 +19,7 @@ COMMANDS = {
     "sample": ("nsr.sampling", "draw n samples per test problem and score them"),
     "passk": ("nsr.passk", "unbiased Pass@k with bootstrap CIs from a samples file"),
     "plot": ("nsr.plotting", "comparison figure + tables, training-dynamics figure"),
+    "launch": ("nsr.launch", "accelerate launch with processes/machines from the job's gpu/nodes resources"),
     "gpus": ("nsr.gpus", "run a command on GPUs of its own (CUDA_VISIBLE_DEVICES from lock files)"),
 }
 

@@ -112,11 +112,26 @@ def rule_threads(rule):
 
 
 def rule_resources(rule):
-    """Scheduler resources of a rule; gpu and cluster keys only when set."""
+    """Scheduler resources of a rule; gpu and cluster keys only when set.
+
+    `gpu` is GPUs per node. On one node it goes to Snakemake/SLURM as is (--gpus); over several
+    nodes it becomes gres gpu:N, which SLURM applies per node.
+    """
     res = {k: v for k, v in config["resources"][rule].items() if k != "threads"}
-    if not res.get("gpu"):
-        res.pop("gpu", None)
+    gpus = res.pop("gpu", 0)
+    if gpus and res.get("nodes", 1) > 1:
+        res["gres"] = f"gpu:{gpus}"
+    elif gpus:
+        res["gpu"] = gpus
     return res
+
+
+def gpus_per_node(rule):
+    return config["resources"][rule].get("gpu", 0)
+
+
+def nodes(rule):
+    return config["resources"][rule].get("nodes", 1)
 
 
 def comparison_inputs():

@@ -12,7 +12,7 @@ rule sample:
         backend=config["sampling"]["backend"],
         problems_per_call=config["sampling"].get("problems_per_call", 1),
         reward_threshold=lambda wc: method_settings(wc.method)["reward_threshold"],
-        gpus=lambda wc, resources: int(resources.get("gpu", 0)),
+        gpus=gpus_per_node("sample"),
         code=code_stamp("sample"),
     log:
         "logs/sample/{method}/seed{seed}.log",

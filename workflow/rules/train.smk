@@ -8,8 +8,8 @@ rule train:
     params:
         args=train_args,
         accelerate_config=accelerate_config,
-        gpus=lambda wc, resources: int(resources.get("gpu", 0)),
-        num_processes=lambda wc, resources: max(1, int(resources.get("gpu", 0))),
+        gpus=gpus_per_node("train"),
+        nodes=nodes("train"),
         code=code_stamp("train"),
     log:
         "logs/train/{method}/seed{seed}.log",
@@ -22,6 +22,6 @@ rule train:
         "../envs/nsr.yaml"
     shell:
         "nsr gpus --count {params.gpus} --"
-        " accelerate launch --config_file {params.accelerate_config} --num_processes {params.num_processes}"
+        " nsr launch --config-file {params.accelerate_config} --gpus {params.gpus} --nodes {params.nodes} --"
         " -m nsr train --model {input.model} --dataset-name {input.data} --seed {wildcards.seed}"
         " {params.args} --num-threads {threads} --resume --output-dir {output} > {log} 2>&1"
