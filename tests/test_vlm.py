@@ -108,7 +108,9 @@ def test_greedy_shared_cache_matches_generate_for_image_prompts(vlm, monkeypatch
     model, processor = vlm
     rows = load("test", 3, 0, render="image")
     prompts = [r["prompt"] for r in rows]
-    prompts[1] += " Answer with one letter only."  # different lengths: left padding in the shared call
+    # different lengths: left padding in the shared call
+    prompts[1] += " Answer with one letter only."
+    prompts[2] += " Please answer with a single letter, nothing else."
     ids, extra = encode_problems(processor, model, prompts, [r["image"] for r in rows])
     assert len({len(i) for i in ids}) == 3
     pad = processor.tokenizer.pad_token_id

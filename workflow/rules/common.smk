@@ -93,7 +93,8 @@ def train_args(wildcards):
 def warmstart_args():
     flags = {"steps": "--warmstart-steps", "learning_rate": "--warmstart-lr", "batch_size": "--warmstart-batch-size"}
     warmstart = config["base"].get("warmstart", {})
-    return " ".join(f"{flags[key]} {value}" for key, value in warmstart.items())
+    # Fixed order: the same settings written in another key order must not re-run the base job.
+    return " ".join(f"{flag} {warmstart[key]}" for key, flag in flags.items() if key in warmstart)
 
 
 def eval_data(wildcards):

@@ -5,7 +5,7 @@ rule subset:
         dataset=config["data"]["dataset"],
         size=lambda wc: config["data"][f"{wc.split}_size"],
         seed=config["data"]["seed"],
-        options=" ".join(f"--option '{k}={v}'" for k, v in config["data"].get("options", {}).items()),
+        options=" ".join(f"--option '{k}={v}'" for k, v in sorted(config["data"].get("options", {}).items())),
         code=code_stamp("subset"),
     log:
         "logs/subset/{split}.log",
