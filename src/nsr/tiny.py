@@ -53,13 +53,9 @@ class TinyModelConfig:
     max_position_embeddings: int = 256
 
 
-def build_tiny_model(tokenizer, shape: TinyModelConfig | None = None, seed: int = 0):
-    """A randomly initialised Qwen2ForCausalLM sized for CPU; generation config set from tokenizer."""
-    import torch
-    from transformers import GenerationConfig, Qwen2Config, Qwen2ForCausalLM
-
-    shape = shape or TinyModelConfig()
-    config = Qwen2Config(
+def text_config_kwargs(tokenizer, shape) -> dict:
+    """Decoder sizes and special-token ids shared by the tiny text model and the tiny VLM's text part."""
+    return dict(
         vocab_size=len(tokenizer),
         hidden_size=shape.hidden_size,
         intermediate_size=shape.intermediate_size,
@@ -67,11 +63,19 @@ def build_tiny_model(tokenizer, shape: TinyModelConfig | None = None, seed: int 
         num_attention_heads=shape.num_attention_heads,
         num_key_value_heads=shape.num_key_value_heads,
         max_position_embeddings=shape.max_position_embeddings,
-        tie_word_embeddings=True,
         eos_token_id=tokenizer.eos_token_id,
         pad_token_id=tokenizer.pad_token_id,
         bos_token_id=None,
     )
+
+
+def build_tiny_model(tokenizer, shape: TinyModelConfig | None = None, seed: int = 0):
+    """A randomly initialised Qwen2ForCausalLM sized for CPU; generation config set from tokenizer."""
+    import torch
+    from transformers import GenerationConfig, Qwen2Config, Qwen2ForCausalLM
+
+    shape = shape or TinyModelConfig()
+    config = Qwen2Config(**text_config_kwargs(tokenizer, shape), tie_word_embeddings=True)
     torch.manual_seed(seed)
     model = Qwen2ForCausalLM(config)
     model.generation_config = GenerationConfig(

@@ -82,7 +82,7 @@ def build_tiny_vlm(shape: TinyVLMConfig | None = None, seed: int = 0):
     from transformers import GenerationConfig, Qwen2_5_VLConfig, Qwen2_5_VLForConditionalGeneration
     from transformers.models.qwen2_vl.image_processing_pil_qwen2_vl import Qwen2VLImageProcessorPil
 
-    from nsr.tiny import build_tokenizer
+    from nsr.tiny import build_tokenizer, text_config_kwargs
 
     shape = shape or TinyVLMConfig()
     tokenizer = build_tokenizer()
@@ -95,17 +95,8 @@ def build_tiny_vlm(shape: TinyVLMConfig | None = None, seed: int = 0):
     mrope = [t_sec, (head_dim // 2 - t_sec) // 2, head_dim // 2 - t_sec - (head_dim // 2 - t_sec) // 2]
     config = Qwen2_5_VLConfig(
         text_config=dict(
-            vocab_size=len(tokenizer),
-            hidden_size=shape.hidden_size,
-            intermediate_size=shape.intermediate_size,
-            num_hidden_layers=shape.num_hidden_layers,
-            num_attention_heads=shape.num_attention_heads,
-            num_key_value_heads=shape.num_key_value_heads,
-            max_position_embeddings=shape.max_position_embeddings,
+            **text_config_kwargs(tokenizer, shape),
             rope_parameters={"rope_type": "default", "rope_theta": 10000.0, "mrope_section": mrope},
-            bos_token_id=None,
-            eos_token_id=tokenizer.eos_token_id,
-            pad_token_id=tokenizer.pad_token_id,
         ),
         vision_config=dict(
             depth=shape.vision_depth,
