@@ -188,8 +188,10 @@ def test_changing_one_method_reruns_only_its_branch(tiny_study):
     result = snakemake("-n", "--configfile", str(changed), workdir=workdir)
     assert result.returncode == 0, result.stderr
     counts = job_counts(result.stdout)
-    assert counts["train"] == len(config["train"]["seeds"])
-    assert "results/models/w-reinforce/seed1" in result.stdout
-    for other in ("grpo", "psr", "nsr"):
-        assert f"results/models/{other}/" not in result.stdout
+    seeds = len(config["train"]["seeds"])
+    assert counts["train"] == counts["sample"] == counts["passk"] == counts["passk_seeds"] == seeds
+    assert "output: results/models/w-reinforce/seed1" in result.stdout
+    for other in ("base", "grpo", "psr", "nsr"):
+        assert f"output: results/models/{other}" not in result.stdout
+        assert f"output: results/samples/{other}/" not in result.stdout
     assert "subset" not in counts and "base" not in counts
