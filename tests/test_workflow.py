@@ -195,3 +195,14 @@ def test_changing_one_method_reruns_only_its_branch(tiny_study):
         assert f"output: results/models/{other}" not in result.stdout
         assert f"output: results/samples/{other}/" not in result.stdout
     assert "subset" not in counts and "base" not in counts
+
+
+@pytest.mark.slow
+def test_report_holds_both_figures_and_the_table(tiny_study):
+    workdir, config = tiny_study
+    report = workdir / "report.html"
+    result = snakemake("--report", str(report), "--configfile", str(config), workdir=workdir)
+    assert result.returncode == 0, result.stderr
+    html = report.read_text()
+    for name in ("comparison_pass_at_k.png", "comparison_pass_at_k.csv", "training_curves.png"):
+        assert name in html
