@@ -14,7 +14,7 @@ setup:
 	$(BIN)/pip install --quiet -e '.[test]'
 
 study:
-	. $(BIN)/activate && HF_HUB_OFFLINE=1 snakemake --cores $(CORES) results/comparison_pass_at_k.png
+	. $(BIN)/activate && HF_HUB_OFFLINE=1 snakemake --cores $(CORES)
 
 test:
 	. $(BIN)/activate && HF_HUB_OFFLINE=1 python -m pytest -q
