@@ -20,6 +20,7 @@ wildcard_constraints:
     method=r"[A-Za-z0-9][A-Za-z0-9_.-]*",
     seed=r"\d+",
     split="|".join(SPLITS),
+    testset=r"[A-Za-z0-9][A-Za-z0-9_.-]*",
 
 
 rule all:

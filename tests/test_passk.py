@@ -130,6 +130,7 @@ def test_evaluate_single_file(tmp_path):
     samples_frame(correct, n=8).to_parquet(path)
     result = evaluate([path], num_bootstrap=200)
     assert result["method"] == "nsr" and result["seed"] == 7  # from the path layout
+    assert result["test_set"] == "test"  # the study's own test set unless named
     assert result["n"] == 8 and result["num_problems"] == 4
     assert list(result["pass_at_k"]) == ["1", "2", "4", "8"]
     assert result["pass_at_k"]["1"] == pytest.approx(np.mean(correct) / 8)
@@ -170,14 +171,16 @@ def test_cli_writes_json_and_prints_seed_guide_lines(tmp_path, capsys):
     samples.write_text(json.dumps([{"problem_id": p, "correct": p == 0 or i == 0}
                                    for p in range(4) for i in range(4)]))
     out = tmp_path / "out" / "seed1.json"
-    cli.main(["passk", "--samples", str(samples), "--method", "grpo", "--seed", "1",
+    cli.main(["passk", "--samples", str(samples), "--method", "grpo", "--seed", "1", "--test-set", "aime25",
               "--output", str(out), "--num-bootstrap", "100"])
     printed = capsys.readouterr().out
     assert "Pass@1: 43.75%" in printed  # (4 + 1 + 1 + 1) / 16
     assert "Pass@4: 100.00%" in printed
     result = json.loads(out.read_text())
-    assert set(result) == {"method", "seed", "n", "num_problems", "pass_at_k", "ci95"}
+    assert set(result) == {"method", "test_set", "seed", "n", "num_problems", "pass_at_k", "ci95"}
     assert result["method"] == "grpo" and result["seed"] == 1 and result["n"] == 4
+    assert result["test_set"] == "aime25"
+    assert "grpo on aime25: 4 problems" in printed
     assert [p.name for p in out.parent.iterdir()] == ["seed1.json"]  # no temp files left
 
 

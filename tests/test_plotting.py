@@ -12,10 +12,12 @@ from nsr.plotting import comparison_figure, dynamics_figure, load_results, load_
 KS = [1, 2, 4, 8, 16, 32, 64, 128, 256]
 
 
-def write_result(path, method, base_p1, with_seeds=False):
+def write_result(path, method, base_p1, with_seeds=False, test_set=None, num_problems=50):
     values = {str(k): min(1.0, base_p1 * (1 + np.log2(k)) / 2) for k in KS}
-    result = {"method": method, "seed": 0, "n": 256, "num_problems": 50, "pass_at_k": values,
+    result = {"method": method, "seed": 0, "n": 256, "num_problems": num_problems, "pass_at_k": values,
               "ci95": {k: [v - 0.02, v + 0.02] for k, v in values.items()}}
+    if test_set is not None:
+        result["test_set"] = test_set
     if with_seeds:
         result.update(seeds=[0, 1, 2], std={k: 0.01 for k in values})
     path.write_text(json.dumps(result))
@@ -47,7 +49,8 @@ def test_comparison_figure_lines_styles_axis(results):
     assert ax.get_xscale() == "log" and ax.xaxis.get_transform().base == 2
     assert list(ax.get_xticks()) == KS
     assert [t.get_text() for t in ax.get_xticklabels()] == [str(k) for k in KS]
-    assert ax.get_title() and "Pass@k" in ax.get_ylabel()
+    assert len(fig.axes) == 1 and ax.get_title() == "test (50 problems)" and "Pass@k" in ax.get_ylabel()
+    assert 0 <= ax.get_ylim()[0] < ax.get_ylim()[1] <= 1
     grpo = lines[1]
     assert list(grpo.get_xdata()) == KS
     assert list(grpo.get_ydata()) == pytest.approx([values["grpo"][str(k)] for k in KS])
@@ -62,6 +65,34 @@ def test_labels_override_method_and_must_match(results):
     with pytest.raises(InputError, match="--labels"):
         load_results(paths, labels=["a"])
     with pytest.raises(InputError, match="several files"):
+        load_results([paths[0], paths[0]])
+
+
+def test_one_panel_per_test_set_in_file_order(tmp_path):
+    paths, values = [], {}
+    for test_set, problems in [("math500", 500), ("aime25", 30)]:
+        for method, p1 in [("base", 0.2), ("nsr", 0.3)]:
+            paths.append(tmp_path / f"{test_set}-{method}.json")
+            values[test_set, method] = write_result(paths[-1], method, p1 if test_set == "math500" else p1 / 4,
+                                                    test_set=test_set, num_problems=problems)
+    table = load_results(paths)
+    fig = comparison_figure(table)
+    assert [ax.get_title() for ax in fig.axes] == ["math500 (500 problems)", "aime25 (30 problems)"]
+    for ax, test_set in zip(fig.axes, ["math500", "aime25"]):
+        lines = labelled_lines(ax)
+        assert [line.get_label() for line in lines] == ["base", "nsr"]
+        assert list(lines[1].get_ydata()) == pytest.approx([values[test_set, "nsr"][str(k)] for k in KS])
+    # one legend for the figure; a method keeps its colour across panels
+    assert fig.axes[0].get_legend() is not None and fig.axes[1].get_legend() is None
+    assert [line.get_color() for line in labelled_lines(fig.axes[0])] == [
+        line.get_color() for line in labelled_lines(fig.axes[1])]
+    text = markdown_table(table)
+    assert text.index("### math500 (500 problems)") < text.index("### aime25 (30 problems)")
+    aime = text[text.index("### aime25"):]
+    v = values["aime25", "nsr"]["1"]
+    assert f"| nsr | {100 * v:.1f} [" in aime
+    # the same method twice in one test set is ambiguous; across test sets it is not
+    with pytest.raises(InputError, match="one test set"):
         load_results([paths[0], paths[0]])
 
 
@@ -84,15 +115,15 @@ def test_markdown_table(results):
     table = load_results(paths)
     text = markdown_table(table)
     lines = text.strip().splitlines()
-    assert lines[0] == "| method | Pass@1 | Pass@8 | Pass@64 | Pass@256 |"
-    assert len(lines) == 2 + 4
+    assert lines[:3] == ["### test (50 problems)", "", "| method | Pass@1 | Pass@8 | Pass@64 | Pass@256 |"]
+    assert len(lines) == 4 + 4
     grpo = next(line for line in lines if line.startswith("| grpo |"))
     v = values["grpo"]["8"]
     assert f"{100 * v:.1f} [{100 * (v - 0.02):.1f}, {100 * (v + 0.02):.1f}]" in grpo
     assert "± 1.0" in next(line for line in lines if line.startswith("| nsr |"))
     # a k the results do not have is a dash, not a number
     short = markdown_table(table[table["k"] <= 8])
-    assert short.strip().splitlines()[2].endswith("| – | – |")
+    assert short.strip().splitlines()[4].endswith("| – | – |")
 
 
 def test_cli_writes_png_csv_md(results, tmp_path, capsys):
@@ -101,7 +132,7 @@ def test_cli_writes_png_csv_md(results, tmp_path, capsys):
     cli.main(["plot", "--results", *map(str, paths), "--output", str(out)])
     assert imread(out).shape[2] in (3, 4)
     csv = pd.read_csv(out.with_suffix(".csv"))
-    assert list(csv.columns[:5]) == ["method", "k", "pass_at_k", "ci_low", "ci_high"]
+    assert list(csv.columns[:6]) == ["test_set", "method", "k", "pass_at_k", "ci_low", "ci_high"]
     assert len(csv) == 4 * len(KS)
     row = csv[(csv["method"] == "psr") & (csv["k"] == 64)].iloc[0]
     assert row["pass_at_k"] == pytest.approx(values["psr"]["64"])
@@ -147,7 +178,7 @@ def test_dynamics_figure_panels_and_lines(tmp_path):
     assert reward.get_ydata() == pytest.approx(expected)
     assert fig.axes[0].get_legend() is not None and fig.axes[1].get_legend() is None
     # a method has the same colour in both figures
-    table = pd.DataFrame({"method": ["nsr", "grpo"], "k": [1, 1], "pass_at_k": [0.1, 0.2],
+    table = pd.DataFrame({"test_set": "test", "method": ["nsr", "grpo"], "k": [1, 1], "pass_at_k": [0.1, 0.2],
                           "ci_low": np.nan, "ci_high": np.nan, "std": np.nan, "num_problems": 5})
     colours = {line.get_label(): line.get_color() for line in labelled_lines(comparison_figure(table).axes[0])}
     assert colours == {line.get_label(): line.get_color() for line in labelled_lines(fig.axes[2])}

@@ -77,8 +77,25 @@ def test_dry_run_presets(preset, tmp_path):
     config = yaml.safe_load(preset.read_text())
     trained = [m for m, s in config["methods"].items() if s["objective"] != "none"]
     counts = job_counts(result.stdout)
+    runs = len(config["methods"]) * len(config["train"]["seeds"])
     assert counts["train"] == len(trained) * len(config["train"]["seeds"])
-    assert counts["sample"] == len(config["methods"]) * len(config["train"]["seeds"])
+    assert counts["sample"] == runs
+    extra = config["data"].get("extra_test_sets", {})
+    assert counts.get("subset_test_set", 0) == len(extra)
+    assert counts.get("sample_test_set", 0) == counts.get("passk_test_set", 0) == runs * len(extra)
+    assert counts.get("passk_seeds_test_set", 0) == len(config["methods"]) * len(extra)
+
+
+def test_math_preset_evaluates_math500_aime25_amc23(tmp_path):
+    preset = REPO / "config" / "experiments" / "qwen2.5-math-7b-math.yaml"
+    result = snakemake("-n", "-p", "--configfile", str(preset), workdir=tmp_path)
+    assert result.returncode == 0, result.stdout + result.stderr
+    for test_set in ("aime25", "amc23"):
+        assert f"results/test_sets/{test_set}/pass_at_k/nsr/all_seeds.json" in result.stdout
+        # the extra set keeps the study's options (train hub id) with its own test_set over them
+        assert re.search(rf"nsr subset --dataset-name math --split test --option 'test_set={test_set}'"
+                         rf" --option 'train_hub_id=[^']+' --seed", result.stdout), result.stdout
+    assert "--test-set math500" in result.stdout and "--test-set aime25" in result.stdout
 
 
 def test_single_method_target_runs_only_its_branch(tmp_path):
@@ -90,12 +107,28 @@ def test_single_method_target_runs_only_its_branch(tmp_path):
     assert "results/models/psr" not in result.stdout
 
 
+def test_single_method_on_an_extra_test_set(tmp_path):
+    target = "results/test_sets/rank/pass_at_k/nsr/seed1.json"
+    result = snakemake("-n", target, "--configfile", str(TINY_CONFIG), workdir=tmp_path)
+    assert result.returncode == 0, result.stderr
+    counts = job_counts(result.stdout)
+    assert counts == {"subset": 2, "subset_test_set": 1, "base": 1, "train": 1, "sample_test_set": 1,
+                      "passk_test_set": 1, "total": 7}
+    unknown = snakemake("-n", target.replace("rank", "aime"), "--configfile", str(TINY_CONFIG), workdir=tmp_path)
+    assert unknown.returncode != 0
+    assert "unknown test set 'aime'" in unknown.stdout + unknown.stderr
+
+
 BAD_CONFIGS = {
     "unknown objective": (lambda c: c["methods"].update(foo={"objective": "ppo"}), "objective"),
     "negative lambda": (lambda c: c["methods"]["w-reinforce"].update(lambda_psr=-0.5), "lambda_psr"),
     "n < 1": (lambda c: c["sampling"].update(num_samples=0), "num_samples"),
     "missing key": (lambda c: c["data"].pop("test_size"), "test_size"),
     "too few generations": (lambda c: c["train"].update(num_generations=1), "num_generations"),
+    "extra test set named as the study's": (
+        lambda c: c["data"]["extra_test_sets"].update(mix={"size": 2}), "data.extra_test_sets.mix"),
+    "extra test set with a typo": (
+        lambda c: c["data"]["extra_test_sets"]["rank"].update(sise=2), "sise"),
 }
 
 
@@ -161,8 +194,21 @@ def test_tiny_study_produces_every_artifact(tiny_study):
             assert report["num_problems"] == config["data"]["test_size"]
             # Pass@1 is the mean correctness of the samples.
             assert report["pass_at_k"]["1"] == pytest.approx(samples["correct"].mean(), abs=1e-9)
+            assert report["test_set"] == "mix"
+            # the extra test set: its own problems, samples and Pass@k
+            extra = results / "test_sets" / "rank"
+            samples = pd.read_parquet(extra / "samples" / method / f"seed{seed}.parquet")
+            report = json.loads((extra / "pass_at_k" / method / f"seed{seed}.json").read_text())
+            assert report["test_set"] == "rank" and report["num_problems"] == 3
+            assert report["pass_at_k"]["1"] == pytest.approx(samples["correct"].mean(), abs=1e-9)
+    rank = pd.read_parquet(results / "test_sets" / "rank" / "data.parquet")
+    assert len(rank) == 3 and rank["question_type"].eq("rank").all()
     table = pd.read_csv(results / "comparison_pass_at_k.csv")
-    assert set(config["methods"]) <= set(table.astype(str).to_numpy().ravel()) | set(table.columns)
+    assert list(dict.fromkeys(table["test_set"])) == ["mix", "rank"]
+    for test_set, rows in table.groupby("test_set"):
+        assert set(rows["method"]) == set(config["methods"]), test_set
+    markdown = (results / "comparison_pass_at_k.md").read_text()
+    assert "### mix (4 problems)" in markdown and "### rank (3 problems)" in markdown
     for figure in ("comparison_pass_at_k.png", "training_curves.png"):
         assert (results / figure).stat().st_size > 10_000
     assert (results / "comparison_pass_at_k.md").exists()
@@ -190,11 +236,13 @@ def test_changing_one_method_reruns_only_its_branch(tiny_study):
     counts = job_counts(result.stdout)
     seeds = len(config["train"]["seeds"])
     assert counts["train"] == counts["sample"] == counts["passk"] == counts["passk_seeds"] == seeds
+    assert counts["sample_test_set"] == counts["passk_test_set"] == counts["passk_seeds_test_set"] == seeds
     assert "output: results/models/w-reinforce/seed1" in result.stdout
     for other in ("base", "grpo", "psr", "nsr"):
         assert f"output: results/models/{other}" not in result.stdout
         assert f"output: results/samples/{other}/" not in result.stdout
-    assert "subset" not in counts and "base" not in counts
+        assert f"output: results/test_sets/rank/samples/{other}/" not in result.stdout
+    assert "subset" not in counts and "subset_test_set" not in counts and "base" not in counts
 
 
 @pytest.mark.slow

@@ -18,6 +18,7 @@ import pandas as pd
 from nsr.io import InputError, write_json
 
 REQUIRED_COLUMNS = ("problem_id", "correct")
+DEFAULT_TEST_SET = "test"  # the study's own test set (results/data/test.parquet)
 
 
 def pass_at_k(n, c, k: int) -> np.ndarray:
@@ -161,7 +162,7 @@ def _seed_from_name(path: Path) -> int | None:
 
 
 def evaluate(paths: Sequence[str | Path], method: str | None = None, seeds: Sequence[int | None] | None = None,
-             num_bootstrap: int = 1000, bootstrap_seed: int = 0) -> dict:
+             num_bootstrap: int = 1000, bootstrap_seed: int = 0, test_set: str = DEFAULT_TEST_SET) -> dict:
     """Pass@k summary (DESIGN.md JSON) for one samples file, or several seeds of one method.
 
     k runs over 1, 2, 4, ..., n_min where n_min is the smallest per-problem sample count over
@@ -192,6 +193,7 @@ def evaluate(paths: Sequence[str | Path], method: str | None = None, seeds: Sequ
 
     result = {
         "method": method,
+        "test_set": test_set,
         "seed": seeds[0] if len(paths) == 1 else list(seeds),
         "n": n_min,
         "num_problems": int(per_problem.shape[0]),
@@ -222,6 +224,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--method", default=None, help="method name (default: the samples file's folder)")
     parser.add_argument("--seed", type=int, nargs="*", default=None,
                         help="seed of each samples file (default: parsed from 'seed<N>' in the name)")
+    parser.add_argument("--test-set", default=DEFAULT_TEST_SET,
+                        help="name of the test set the samples are from (a panel of the comparison plot)")
     parser.add_argument("--output", default=None, help="pass_at_k JSON to write (atomically)")
     parser.add_argument("--num-bootstrap", type=int, default=1000, help="bootstrap replicates for the 95%% CI")
     parser.add_argument("--bootstrap-seed", type=int, default=0)
@@ -230,8 +234,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> None:
     if args.num_bootstrap < 1:
         raise InputError(f"--num-bootstrap must be >= 1, got {args.num_bootstrap}")
-    result = evaluate(args.samples, args.method, args.seed, args.num_bootstrap, args.bootstrap_seed)
-    print(f"{result['method']}: {result['num_problems']} problems, n={result['n']}")
+    result = evaluate(args.samples, args.method, args.seed, args.num_bootstrap, args.bootstrap_seed, args.test_set)
+    print(f"{result['method']} on {result['test_set']}: {result['num_problems']} problems, n={result['n']}")
     print("\n".join(format_lines(result)))
     if args.output:
         write_json(args.output, result)

@@ -1,10 +1,11 @@
 """Seaborn figures and tables of the study; the `nsr plot` command.
 
-* Comparison: Pass@k against k (log2 axis), one line per method with its 95% CI band, the base
-  model dashed. Tables next to the PNG (same stem):
-  - ``.csv`` in long format, one row per (method, k): method, k, pass_at_k, ci_low, ci_high,
-    and std / num_seeds when the JSON aggregates several seeds (empty otherwise);
-  - ``.md``: methods as rows, Pass@1/8/64/256 as columns, "value [CI low, CI high]" in percent.
+* Comparison: Pass@k against k (log2 axis), one panel per test set, one line per method with
+  its 95% CI band, the base model dashed. Tables next to the PNG (same stem):
+  - ``.csv`` in long format, one row per (test_set, method, k): test_set, method, k, pass_at_k,
+    ci_low, ci_high, and std / num_seeds when the JSON aggregates several seeds (empty otherwise);
+  - ``.md``: per test set, methods as rows, Pass@1/8/64/256 as columns, "value [CI low, CI high]"
+    in percent.
 * Training dynamics: reward, fraction correct and token entropy per step, one smoothed line
   per method (the mean over its seeds) over the faint raw values.
 
@@ -26,6 +27,7 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import PercentFormatter
 
 from nsr.io import InputError, atomic_path
+from nsr.passk import DEFAULT_TEST_SET
 
 TABLE_KS = (1, 8, 64, 256)
 DYNAMICS_PANELS = (("reward_mean", "reward (mean)"), ("frac_correct", "fraction correct"),
@@ -48,8 +50,9 @@ def method_palette(methods: Sequence[str]) -> dict:
 
 # ---------------------------------------------------------------- comparison
 def load_results(paths: Sequence[str | Path], labels: Sequence[str] | None = None) -> pd.DataFrame:
-    """Long table (method, k, pass_at_k, ci_low, ci_high, std, num_seeds, num_problems) from
-    pass_at_k JSON files; the method is the JSON's "method" unless ``labels`` name it."""
+    """Long table (test_set, method, k, pass_at_k, ci_low, ci_high, std, num_seeds, num_problems)
+    from pass_at_k JSON files; the method is the JSON's "method" unless ``labels`` name it, the
+    test set the JSON's "test_set" (files written before test sets existed: "test")."""
     if labels and len(labels) != len(paths):
         raise InputError(f"--labels: {len(labels)} label(s) for {len(paths)} result file(s)")
     frames = []
@@ -60,6 +63,7 @@ def load_results(paths: Sequence[str | Path], labels: Sequence[str] | None = Non
         ci = result.get("ci95") or {}
         std = result.get("std") or {}
         frames.append(pd.DataFrame({
+            "test_set": str(result.get("test_set") or DEFAULT_TEST_SET),
             "method": method,
             "k": [int(k) for k in ks],
             "pass_at_k": [float(result["pass_at_k"][k]) for k in ks],
@@ -70,10 +74,10 @@ def load_results(paths: Sequence[str | Path], labels: Sequence[str] | None = Non
             "num_problems": result.get("num_problems", np.nan),
         }))
     table = pd.concat(frames, ignore_index=True)
-    duplicated = table.loc[table.duplicated(["method", "k"]), "method"].unique().tolist()
+    duplicated = table.loc[table.duplicated(["test_set", "method", "k"]), "method"].unique().tolist()
     if duplicated:
-        raise InputError(f"--results: method(s) {duplicated} appear in several files; give --labels, "
-                         "or aggregate seeds first with `nsr passk --samples seed*.parquet`")
+        raise InputError(f"--results: method(s) {duplicated} appear in several files of one test set; give "
+                         "--labels, or aggregate seeds first with `nsr passk --samples seed*.parquet`")
     return table
 
 
@@ -95,53 +99,70 @@ def _read_result(path: Path) -> dict:
 
 
 def comparison_figure(table: pd.DataFrame, base_method: str = "base", title: str | None = None) -> Figure:
-    """Pass@k vs k on a log2 axis; one line per method, CI bands, ``base_method`` dashed."""
-    methods = list(dict.fromkeys(table["method"]))
-    palette = method_palette(methods)
+    """Pass@k vs k on a log2 axis, one panel per test set (in table order); one line per method,
+    CI bands, ``base_method`` dashed; the legend in the first panel."""
+    test_sets = list(dict.fromkeys(table["test_set"]))
+    palette = method_palette(list(dict.fromkeys(table["method"])))
     with sns.axes_style("whitegrid"), sns.plotting_context("notebook"):
-        fig = Figure(figsize=(7.5, 5), layout="constrained")
-        ax = fig.add_subplot()
-        for method in methods:  # one call per method: exactly one labelled line each
-            rows = table[table["method"] == method]
-            sns.lineplot(data=rows, x="k", y="pass_at_k", color=palette[method], label=method, marker="o",
-                         markersize=5, linestyle="--" if method == base_method else "-", errorbar=None, ax=ax)
-            if rows["ci_low"].notna().any():
-                ax.fill_between(rows["k"], rows["ci_low"], rows["ci_high"], color=palette[method],
-                                alpha=0.2, linewidth=0)
-        ks = sorted(table["k"].unique())
-        ax.set_xscale("log", base=2)
-        ax.set_xticks(ks, labels=[str(k) for k in ks])
-        ax.minorticks_off()
-        ax.yaxis.set_major_formatter(PercentFormatter(1.0))
-        ax.set_xlabel("k (samples per problem)")
-        ax.set_ylabel("Pass@k")
-        problems = table["num_problems"].dropna().unique()
-        suffix = f", {int(problems[0])} problems" if len(problems) == 1 else ""
-        ax.set_title(title or f"Pass@k by method (shaded: 95% bootstrap CI{suffix})")
-        ax.legend(title="method", loc="lower right", frameon=True)
+        fig = Figure(figsize=(6.5 * len(test_sets) + 1, 5), layout="constrained")
+        axes = fig.subplots(1, len(test_sets), squeeze=False)[0]
+        for ax, test_set in zip(axes, test_sets):
+            panel = table[table["test_set"] == test_set]
+            for method in dict.fromkeys(panel["method"]):  # one call per method: one labelled line each
+                rows = panel[panel["method"] == method]
+                sns.lineplot(data=rows, x="k", y="pass_at_k", color=palette[method], label=method, marker="o",
+                             markersize=5, linestyle="--" if method == base_method else "-", errorbar=None,
+                             ax=ax)
+                if rows["ci_low"].notna().any():
+                    ax.fill_between(rows["k"], rows["ci_low"], rows["ci_high"], color=palette[method],
+                                    alpha=0.2, linewidth=0)
+            ks = sorted(panel["k"].unique())
+            ax.set_xscale("log", base=2)
+            ax.set_xticks(ks, labels=[str(k) for k in ks])
+            ax.minorticks_off()
+            low, high = ax.get_ylim()  # autoscaled to the data (differences at large k stay visible)
+            ax.set_ylim(max(low, 0.0), min(high, 1.0))  # but a probability axis never leaves [0, 1]
+            ax.yaxis.set_major_formatter(PercentFormatter(1.0))
+            ax.set_xlabel("k (samples per problem)")
+            ax.set_ylabel("Pass@k")
+            ax.set_title(f"{test_set}{_problems_suffix(panel)}")
+            if ax is axes[0]:
+                ax.legend(title="method", loc="lower right", frameon=True)
+            else:
+                ax.get_legend().remove()
+        fig.suptitle(title or "Pass@k by method (shaded: 95% bootstrap CI over problems)")
     return fig
 
 
+def _problems_suffix(rows: pd.DataFrame) -> str:
+    problems = rows["num_problems"].dropna().unique()
+    return f" ({int(problems[0])} problems)" if len(problems) == 1 else ""
+
+
 def markdown_table(table: pd.DataFrame, ks: Sequence[int] = TABLE_KS) -> str:
-    """Methods as rows, Pass@k (percent) for ``ks`` as columns; '–' where k was not reported."""
-    lines = ["| method | " + " | ".join(f"Pass@{k}" for k in ks) + " |",
-             "|---|" + "---:|" * len(ks)]
-    for method, rows in table.groupby("method", sort=False):
-        rows = rows.set_index("k")
-        cells = []
-        for k in ks:
-            if k not in rows.index:
-                cells.append("–")
-                continue
-            row = rows.loc[k]
-            cell = f"{100 * row['pass_at_k']:.1f}"
-            if pd.notna(row["std"]):
-                cell += f" ± {100 * row['std']:.1f}"
-            if pd.notna(row["ci_low"]):
-                cell += f" [{100 * row['ci_low']:.1f}, {100 * row['ci_high']:.1f}]"
-            cells.append(cell)
-        lines.append(f"| {method} | " + " | ".join(cells) + " |")
-    return "\n".join(lines) + "\n"
+    """Per test set a heading and a table: methods as rows, Pass@k (percent) for ``ks`` as
+    columns, '–' where k was not reported."""
+    sections = []
+    for test_set, panel in table.groupby("test_set", sort=False):
+        lines = [f"### {test_set}{_problems_suffix(panel)}", "",
+                 "| method | " + " | ".join(f"Pass@{k}" for k in ks) + " |", "|---|" + "---:|" * len(ks)]
+        for method, rows in panel.groupby("method", sort=False):
+            rows = rows.set_index("k")
+            cells = []
+            for k in ks:
+                if k not in rows.index:
+                    cells.append("–")
+                    continue
+                row = rows.loc[k]
+                cell = f"{100 * row['pass_at_k']:.1f}"
+                if pd.notna(row["std"]):
+                    cell += f" ± {100 * row['std']:.1f}"
+                if pd.notna(row["ci_low"]):
+                    cell += f" [{100 * row['ci_low']:.1f}, {100 * row['ci_high']:.1f}]"
+                cells.append(cell)
+            lines.append(f"| {method} | " + " | ".join(cells) + " |")
+        sections.append("\n".join(lines) + "\n")
+    return "\n".join(sections)
 
 
 # ---------------------------------------------------------------- training dynamics
@@ -239,7 +260,8 @@ def write_comparison(table: pd.DataFrame, output: str | Path, base_method: str =
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--results", nargs="+", default=[], help="pass_at_k JSON files (one per method)")
+    parser.add_argument("--results", nargs="+", default=[],
+                        help="pass_at_k JSON files, one per (test set, method); panels in file order")
     parser.add_argument("--labels", nargs="+", default=None, help="legend labels, one per --results file")
     parser.add_argument("--output", default=None,
                         help="comparison PNG; the .csv and .md tables are written next to it")

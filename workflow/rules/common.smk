@@ -15,13 +15,22 @@ METHODS = list(config["methods"])
 TRAINED_METHODS = [m for m in METHODS if config["methods"][m]["objective"] != "none"]
 SEEDS = [int(s) for s in config["train"]["seeds"]]
 SPLITS = ["train", "test"]
+# The study's test set (results/data/test.parquet) is named PRIMARY_TEST_SET in tables and plots;
+# each extra test set gets its own samples, Pass@k and plot panel under results/test_sets/{name}/.
+PRIMARY_TEST_SET = config["data"].get("test_name", "test")
+EXTRA_TEST_SETS = dict(config["data"].get("extra_test_sets") or {})
+if PRIMARY_TEST_SET in EXTRA_TEST_SETS:
+    raise ValueError(
+        f"config key data.extra_test_sets.{PRIMARY_TEST_SET}: the name is the study's own test set"
+        " (data.test_name); give the extra test set another name"
+    )
+TEST_SETS = [PRIMARY_TEST_SET, *EXTRA_TEST_SETS]
 RULE_NAMES = ["subset", "base", "train", "sample", "passk", "plot"]
 
 # Package modules each stage runs; their hash is a param, so editing e.g. trainer.py re-runs
 # training and everything downstream, while editing plotting.py re-runs only the plots.
-TASK_MODULES = ["tasks/__init__.py", "tasks/_common.py", f"tasks/{config['data']['dataset']}.py"]
 STAGE_MODULES = {
-    "subset": ["data.py", "data_cli.py", *TASK_MODULES],
+    "subset": ["data.py", "data_cli.py", "tasks/__init__.py", "tasks/_common.py"],
     "base": ["base.py", "tiny.py", "vlm.py", "tasks/synthchart.py", "data.py"],
     "train": ["trainer.py", "objectives.py", "train_cli.py", "rewards.py", "vlm.py", "data.py"],
     "sample": ["sampling.py", "rewards.py", "vlm.py", "data.py"],
@@ -30,14 +39,56 @@ STAGE_MODULES = {
 }
 
 
-def code_stamp(stage):
+def code_stamp(stage, *modules):
+    """Hash of the stage's modules plus ``modules`` (e.g. the task adapter a subset uses)."""
     digest = hashlib.sha256()
-    for name in STAGE_MODULES[stage]:
+    for name in [*STAGE_MODULES[stage], *modules]:
         path = SRC / name
         if path.exists():  # e.g. no task module when the dataset is a parquet file
             digest.update(name.encode())
             digest.update(path.read_bytes())
     return digest.hexdigest()[:16]
+
+
+def task_module(dataset):
+    return f"tasks/{dataset}.py"
+
+
+def subset_args(dataset, split, size, options):
+    """`nsr subset` flags; no size = every problem of the split."""
+    args = [f"--dataset-name {dataset}", f"--split {split}"]
+    if size is not None:
+        args.append(f"--subset-size {size}")
+    args += [f"--option '{key}={value}'" for key, value in sorted(options.items())]
+    return " ".join(args)
+
+
+def primary_subset_args(wildcards):
+    data = config["data"]
+    return subset_args(data["dataset"], wildcards.split, data[f"{wildcards.split}_size"], data.get("options", {}))
+
+
+def check_test_set(name):
+    if name not in EXTRA_TEST_SETS:
+        raise ValueError(
+            f"unknown test set {name!r} in the requested target: config key 'data.extra_test_sets'"
+            f" defines {list(EXTRA_TEST_SETS)}"
+        )
+    return EXTRA_TEST_SETS[name]
+
+
+def test_set_dataset(name):
+    return check_test_set(name).get("dataset", config["data"]["dataset"])
+
+
+def test_set_subset_args(wildcards):
+    """An extra test set reads the study's dataset with data.options and its own options over
+    them; one that names another dataset uses only its own options."""
+    spec = check_test_set(wildcards.testset)
+    dataset = test_set_dataset(wildcards.testset)
+    options = dict(config["data"].get("options", {})) if dataset == config["data"]["dataset"] else {}
+    options.update(spec.get("options", {}))
+    return subset_args(dataset, "test", spec.get("size"), options)
 
 
 def check_method(method):
@@ -136,7 +187,21 @@ def nodes(rule):
 
 
 def comparison_inputs():
-    return expand("results/pass_at_k/{method}/seed{seed}.json", method=METHODS, seed=SEEDS)
+    """Per-seed Pass@k of every method on every test set."""
+    return [
+        *expand("results/pass_at_k/{method}/seed{seed}.json", method=METHODS, seed=SEEDS),
+        *expand("results/test_sets/{testset}/pass_at_k/{method}/seed{seed}.json",
+                testset=list(EXTRA_TEST_SETS), method=METHODS, seed=SEEDS),
+    ]
+
+
+def comparison_results():
+    """Seed-aggregated Pass@k files of the comparison, the study's test set first (panel order)."""
+    return [
+        *expand("results/pass_at_k/{method}/all_seeds.json", method=METHODS),
+        *expand("results/test_sets/{testset}/pass_at_k/{method}/all_seeds.json",
+                testset=list(EXTRA_TEST_SETS), method=METHODS),
+    ]
 
 
 def train_logs():

@@ -2,11 +2,9 @@ rule subset:
     output:
         "results/data/{split}.parquet",
     params:
-        dataset=config["data"]["dataset"],
-        size=lambda wc: config["data"][f"{wc.split}_size"],
+        args=primary_subset_args,
         seed=config["data"]["seed"],
-        options=" ".join(f"--option '{k}={v}'" for k, v in sorted(config["data"].get("options", {}).items())),
-        code=code_stamp("subset"),
+        code=code_stamp("subset", task_module(config["data"]["dataset"])),
     log:
         "logs/subset/{split}.log",
     benchmark:
@@ -17,5 +15,16 @@ rule subset:
     conda:
         "../envs/nsr.yaml"
     shell:
-        "nsr subset --dataset-name {params.dataset} --split {wildcards.split}"
-        " --subset-size {params.size} --seed {params.seed} {params.options} --output {output} > {log} 2>&1"
+        "nsr subset {params.args} --seed {params.seed} --output {output} > {log} 2>&1"
+
+
+use rule subset as subset_test_set with:
+    output:
+        "results/test_sets/{testset}/data.parquet",
+    params:
+        args=test_set_subset_args,
+        code=lambda wc: code_stamp("subset", task_module(test_set_dataset(wc.testset))),
+    log:
+        "logs/test_sets/{testset}/subset.log",
+    benchmark:
+        "results/benchmarks/test_sets/{testset}/subset.tsv"

@@ -5,6 +5,7 @@ rule passk:
         "results/pass_at_k/{method}/seed{seed}.json",
     params:
         num_bootstrap=config["evaluation"]["num_bootstrap"],
+        test_set=PRIMARY_TEST_SET,
         code=code_stamp("passk"),
     log:
         "logs/passk/{method}/seed{seed}.log",
@@ -17,6 +18,7 @@ rule passk:
         "../envs/nsr.yaml"
     shell:
         "nsr passk --samples {input} --method {wildcards.method} --seed {wildcards.seed}"
+        " --test-set {params.test_set}"
         " --num-bootstrap {params.num_bootstrap} --output {output} > {log} 2>&1"
 
 
@@ -27,6 +29,7 @@ rule passk_seeds:
         "results/pass_at_k/{method}/all_seeds.json",
     params:
         num_bootstrap=config["evaluation"]["num_bootstrap"],
+        test_set=PRIMARY_TEST_SET,
         code=code_stamp("passk"),
     log:
         "logs/passk/{method}/all_seeds.log",
@@ -38,5 +41,36 @@ rule passk_seeds:
     conda:
         "../envs/nsr.yaml"
     shell:
-        "nsr passk --samples {input} --method {wildcards.method}"
+        "nsr passk --samples {input} --method {wildcards.method} --test-set {params.test_set}"
         " --num-bootstrap {params.num_bootstrap} --output {output} > {log} 2>&1"
+
+
+use rule passk as passk_test_set with:
+    input:
+        "results/test_sets/{testset}/samples/{method}/seed{seed}.parquet",
+    output:
+        "results/test_sets/{testset}/pass_at_k/{method}/seed{seed}.json",
+    params:
+        test_set=lambda wc: wc.testset,
+    log:
+        "logs/test_sets/{testset}/passk/{method}/seed{seed}.log",
+    benchmark:
+        "results/benchmarks/test_sets/{testset}/passk/{method}/seed{seed}.tsv"
+
+
+use rule passk_seeds as passk_seeds_test_set with:
+    input:
+        lambda wc: expand(
+            "results/test_sets/{testset}/samples/{method}/seed{seed}.parquet",
+            testset=wc.testset,
+            method=wc.method,
+            seed=SEEDS,
+        ),
+    output:
+        "results/test_sets/{testset}/pass_at_k/{method}/all_seeds.json",
+    params:
+        test_set=lambda wc: wc.testset,
+    log:
+        "logs/test_sets/{testset}/passk/{method}/all_seeds.log",
+    benchmark:
+        "results/benchmarks/test_sets/{testset}/passk/{method}/all_seeds.tsv"

@@ -1,6 +1,6 @@
 rule plot_comparison:
     input:
-        expand("results/pass_at_k/{method}/all_seeds.json", method=METHODS),
+        comparison_results(),
     output:
         png=report("results/comparison_pass_at_k.png", caption="../report/comparison.rst", category="Pass@k"),
         csv=report("results/comparison_pass_at_k.csv", caption="../report/table.rst", category="Pass@k"),

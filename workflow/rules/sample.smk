@@ -30,3 +30,15 @@ rule sample:
         " --max-new-tokens {params.max_new_tokens} --backend {params.backend}"
         " --problems-per-call {params.problems_per_call} --reward-threshold {params.reward_threshold}"
         " --seed {wildcards.seed} --num-threads {threads} > {log} 2>&1"
+
+
+use rule sample as sample_test_set with:
+    input:
+        model=model_dir,
+        data="results/test_sets/{testset}/data.parquet",
+    output:
+        "results/test_sets/{testset}/samples/{method}/seed{seed}.parquet",
+    log:
+        "logs/test_sets/{testset}/sample/{method}/seed{seed}.log",
+    benchmark:
+        "results/benchmarks/test_sets/{testset}/sample/{method}/seed{seed}.tsv"
