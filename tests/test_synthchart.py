@@ -84,3 +84,16 @@ def test_image_render_is_png_without_values_in_prompt():
 def test_bad_options_raise_input_error(kwargs):
     with pytest.raises(InputError):
         synthchart.load(num=3, seed=0, **kwargs)
+
+
+@pytest.mark.parametrize("qtype, answer, expected", [
+    ("rank", "DKQB", True), ("rank", " KDBQ ", True), ("rank", "DKQ", False), ("rank", "DKQQ", False),
+    ("rank", "DKQBB", False), ("rank", "DKQZ", False),
+    ("max", "Q", True), ("min", "Z", False), ("second", "DK", False),
+    ("diff", "-3", True), ("sum", "12", True), ("lookup", "K", False),
+])
+def test_well_formed_answers(qtype, answer, expected):
+    table = {"K": 7, "B": 1, "Q": 6, "D": 9}
+    assert synthchart.is_well_formed(table, qtype, answer) is expected
+    # the right answer is always well formed
+    assert synthchart.is_well_formed(table, qtype, synthchart.compute_answer(table, qtype, "K", "B"))

@@ -67,6 +67,20 @@ def compute_answer(table: dict[str, int], qtype: str, a: str | None = None, b: s
     raise InputError(f"synthchart: unknown question type {qtype!r}; known: {list(QUESTION_TYPES)}")
 
 
+def is_well_formed(table: dict[str, int], qtype: str, answer: str) -> bool:
+    """Whether ``answer`` is a possible answer of this kind, right or wrong: a permutation of
+    the table's labels for rank, one of its labels for max/min/2nd, an integer otherwise.
+    Separates "wrong but plausible" from malformed (e.g. "ABCC") in a model's samples."""
+    answer = answer.strip()
+    if qtype == "rank":
+        return len(answer) == len(table) and set(answer) == set(table)
+    if qtype in ("max", "min", "second"):
+        return answer in table
+    if qtype in ("lookup", "diff", "sum"):
+        return answer.lstrip("-").isdigit()
+    raise InputError(f"synthchart: unknown question type {qtype!r}; known: {list(QUESTION_TYPES)}")
+
+
 def _draw(rng: random.Random, types, min_categories, max_categories, value_range, shuffle_labels) -> dict:
     n = rng.randint(min_categories, max_categories)
     labels = rng.sample(LABELS, n) if shuffle_labels else list(LABELS[:n])
