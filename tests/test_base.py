@@ -71,3 +71,21 @@ def test_cli_parses_flags():
     base.add_arguments(parser)
     args = parser.parse_args(["--output-dir", "x", "--warmstart-steps", "3", "--num-threads", "1"])
     assert (args.model, args.warmstart_steps, args.num_threads, args.dataset_name) == ("embedded", 3, 1, "synthchart")
+
+
+def test_warm_start_uses_the_study_task_options(tmp_path, monkeypatch):
+    seen = {}
+
+    def fake_warm_start(policy, tokenizer, prompts, answers, **kw):
+        seen["prompts"] = prompts
+        return []
+
+    monkeypatch.setattr(base, "warm_start", fake_warm_start)
+    base.prepare_base("embedded", tmp_path / "b", seed=1, warmstart_steps=1, shape=TINY,
+                      task_options={"types": "rank", "max_categories": "3"})
+    assert seen["prompts"] and all(p.endswith("|rank?") for p in seen["prompts"])
+    assert all(p.count("=") <= 3 for p in seen["prompts"])
+    with pytest.raises(InputError, match="question types"):
+        base.prepare_base("embedded", tmp_path / "c", seed=1, warmstart_steps=1, shape=TINY,
+                          task_options={"types": "median"})
+    assert not (tmp_path / "c").exists()

@@ -97,3 +97,16 @@ def test_well_formed_answers(qtype, answer, expected):
     assert synthchart.is_well_formed(table, qtype, answer) is expected
     # the right answer is always well formed
     assert synthchart.is_well_formed(table, qtype, synthchart.compute_answer(table, qtype, "K", "B"))
+
+
+def test_string_options_as_given_by_the_cli():
+    rows = synthchart.load("test", 20, 1, types="rank", min_categories="3", max_categories="3",
+                           value_range="10,20", shuffle_labels="false")
+    for row in rows:
+        values = json.loads(row["table"])["values"]
+        assert list(values) == ["A", "B", "C"] and all(10 <= v <= 20 for v in values.values())
+        assert row["question_type"] == "rank"
+    for options, message in [({"max_categories": "x"}, "max_categories"), ({"value_range": "5"}, "value_range"),
+                             ({"shuffle_labels": "maybe"}, "shuffle_labels"), ({"colour": "red"}, "unknown option")]:
+        with pytest.raises(InputError, match=message):
+            synthchart.load("test", 2, 1, **options)

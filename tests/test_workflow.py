@@ -119,6 +119,18 @@ def test_single_method_on_an_extra_test_set(tmp_path):
     assert "unknown test set 'aime'" in unknown.stdout + unknown.stderr
 
 
+def test_embedded_base_warm_starts_on_the_study_task_options(tmp_path):
+    config = write_config(tmp_path, lambda c: c["data"].update(options={"types": "rank", "max_categories": 4}))
+    result = snakemake("-n", "-p", "results/models/base", "--configfile", str(config), workdir=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "--option 'max_categories=4' --option 'types=rank'" in next(
+        line for line in result.stdout.splitlines() if "nsr base" in line)
+    # a hub / local model is copied as is: task options are not its parameters
+    hub = write_config(tmp_path, lambda c: (c["data"].update(options={"types": "rank"}), c["base"].update(model="m")))
+    result = snakemake("-n", "-p", "results/models/base", "--configfile", str(hub), workdir=tmp_path)
+    assert "--option" not in next(line for line in result.stdout.splitlines() if "nsr base" in line)
+
+
 BAD_CONFIGS = {
     "unknown objective": (lambda c: c["methods"].update(foo={"objective": "ppo"}), "objective"),
     "negative lambda": (lambda c: c["methods"]["w-reinforce"].update(lambda_psr=-0.5), "lambda_psr"),

@@ -26,6 +26,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--output-dir", required=True, help="where the start policy folder is written")
     parser.add_argument("--seed", type=int, default=2025)
     parser.add_argument("--dataset-name", default="synthchart", help="task name or .parquet file with warm-start problems")
+    parser.add_argument("--option", action="append", default=[], metavar="KEY=VALUE",
+                        help="task option of the warm-start problems (repeatable), as `nsr subset --option`")
     parser.add_argument("--warmstart-steps", type=int, default=WARMSTART_DEFAULTS["steps"])
     parser.add_argument("--warmstart-lr", type=float, default=WARMSTART_DEFAULTS["lr"])
     parser.add_argument("--warmstart-batch-size", type=int, default=WARMSTART_DEFAULTS["batch_size"])
@@ -33,13 +35,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> None:
+    from nsr.data_cli import parse_options
+
     out = prepare_base(args.model, args.output_dir, seed=args.seed, dataset_name=args.dataset_name,
+                       task_options=parse_options(args.option),
                        warmstart_steps=args.warmstart_steps, warmstart_lr=args.warmstart_lr,
                        warmstart_batch_size=args.warmstart_batch_size, num_threads=args.num_threads)
     print(f"wrote base policy to {out}")
 
 
 def prepare_base(model: str, output_dir, seed: int = 2025, dataset_name: str = "synthchart",
+                 task_options: dict | None = None,
                  warmstart_steps: int = WARMSTART_DEFAULTS["steps"], warmstart_lr: float = WARMSTART_DEFAULTS["lr"],
                  warmstart_batch_size: int = WARMSTART_DEFAULTS["batch_size"], num_threads: int | None = None,
                  shape=None) -> Path:
@@ -56,7 +62,8 @@ def prepare_base(model: str, output_dir, seed: int = 2025, dataset_name: str = "
         from nsr.tiny import build_tiny_model, build_tokenizer
 
         # Validate the data before building anything heavy.
-        problems = load_problems(dataset_name, split="warmstart", seed=seed) if warmstart_steps else None
+        problems = (load_problems(dataset_name, split="warmstart", seed=seed, **(task_options or {}))
+                    if warmstart_steps else None)
         tokenizer = build_tokenizer()
         policy = build_tiny_model(tokenizer, shape, seed=seed)
         losses = []

@@ -53,18 +53,41 @@ def read_problems(path: str | Path) -> pd.DataFrame:
     return frame
 
 
-def load_problems(dataset: str, split: str, num: int | None = None, seed: int = 0, **options) -> pd.DataFrame:
-    """A task name (generated/downloaded rows) or a .parquet path; optionally a seeded subset of `num` rows."""
+def load_problems(dataset: str, split: str, num: int | None = None, seed: int = 0,
+                  exclude_ids: frozenset[str] = frozenset(), **options) -> pd.DataFrame:
+    """A task name (generated/downloaded rows) or a .parquet path; optionally a seeded subset of `num` rows.
+
+    A parquet file is one pool for every split: rows whose problem_id is in ``exclude_ids`` are
+    dropped before the subset is drawn (the study's test set leaves out its training problems).
+    A task's splits are disjoint by the task's own design, so there ``exclude_ids`` is a check:
+    an overlap is an error.
+    """
     if str(dataset).endswith(".parquet"):
         frame = read_problems(dataset)
+        frame = frame[~frame["problem_id"].isin(exclude_ids)].reset_index(drop=True)
+        if frame.empty:
+            raise InputError(f"{dataset}: no problems left for split {split!r} after leaving out the "
+                             f"{len(exclude_ids)} problems of the excluded set(s)")
         if num is not None and num < len(frame):
             frame = frame.sample(n=num, random_state=seed).reset_index(drop=True)
         return frame
     rows = load_task(dataset, split=split, num=num, seed=seed, **options)
-    return validate_rows(pd.DataFrame(rows), f"task {dataset!r} split {split!r}")
+    frame = validate_rows(pd.DataFrame(rows), f"task {dataset!r} split {split!r}")
+    overlap = frame.loc[frame["problem_id"].astype(str).isin(exclude_ids), "problem_id"].tolist()
+    if overlap:
+        raise InputError(f"task {dataset!r} split {split!r}: {len(overlap)} problem(s) are also in the excluded "
+                         f"set(s), e.g. {overlap[0]!r}; a test problem must not be a training problem")
+    return frame
 
 
-def write_subset(dataset: str, split: str, num: int | None, seed: int, output: str | Path, **options) -> pd.DataFrame:
-    frame = load_problems(dataset, split=split, num=num, seed=seed, **options)
+def write_subset(dataset: str, split: str, num: int | None, seed: int, output: str | Path,
+                 exclude: tuple[str | Path, ...] = (), **options) -> pd.DataFrame:
+    """Write the subset to ``output``; ``exclude``: problem files (e.g. the training subset)
+    whose problems this subset must not contain."""
+    exclude_ids = frozenset(pid for path in exclude for pid in read_problems(path)["problem_id"])
+    frame = load_problems(dataset, split=split, num=num, seed=seed, exclude_ids=exclude_ids, **options)
+    if num is not None and len(frame) < num:
+        left_out = f" after leaving out {len(exclude_ids)} excluded problem(s)" if exclude_ids else ""
+        raise InputError(f"{dataset} split {split!r}: {num} problems asked for, only {len(frame)} available{left_out}")
     write_parquet(output, frame)
     return frame

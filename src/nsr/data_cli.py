@@ -26,10 +26,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, default=2025)
     parser.add_argument("--option", action="append", default=[], metavar="KEY=VALUE",
                         help="task adapter option (repeatable), e.g. --option path=data/evochart.json")
+    parser.add_argument("--exclude", nargs="+", default=[], metavar="PARQUET",
+                        help="problem files whose problems this subset must not contain (the test set "
+                             "leaves out the training subset; a parquet pool draws from the rest)")
     parser.add_argument("--output", required=True, help="output .parquet")
 
 
 def run(args: argparse.Namespace) -> None:
     options = parse_options(args.option)
-    frame = write_subset(args.dataset_name, args.split, args.subset_size, args.seed, args.output, **options)
+    frame = write_subset(args.dataset_name, args.split, args.subset_size, args.seed, args.output,
+                         exclude=tuple(args.exclude), **options)
     print(f"wrote {len(frame)} {args.split} problems to {args.output}")

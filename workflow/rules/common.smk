@@ -63,6 +63,12 @@ def subset_args(dataset, split, size, options):
     return " ".join(args)
 
 
+def subset_exclusions(wildcards):
+    """Test problems never overlap training problems: the test subset leaves out the train subset
+    (a parquet pool draws from the rest; for a task an overlap stops the job)."""
+    return ["results/data/train.parquet"] if wildcards.split == "test" else []
+
+
 def primary_subset_args(wildcards):
     data = config["data"]
     return subset_args(data["dataset"], wildcards.split, data[f"{wildcards.split}_size"], data.get("options", {}))
@@ -142,10 +148,15 @@ def train_args(wildcards):
 
 
 def warmstart_args():
+    """Warm-start flags of the embedded base; it learns synthchart's warm-start split with the
+    study's task options when the study is synthchart (same question mix, table sizes ...)."""
     flags = {"steps": "--warmstart-steps", "learning_rate": "--warmstart-lr", "batch_size": "--warmstart-batch-size"}
     warmstart = config["base"].get("warmstart", {})
     # Fixed order: the same settings written in another key order must not re-run the base job.
-    return " ".join(f"{flag} {warmstart[key]}" for key, flag in flags.items() if key in warmstart)
+    args = [f"{flag} {warmstart[key]}" for key, flag in flags.items() if key in warmstart]
+    if config["base"]["model"] == "embedded" and config["data"]["dataset"] == "synthchart":
+        args += [f"--option '{key}={value}'" for key, value in sorted(config["data"].get("options", {}).items())]
+    return " ".join(args)
 
 
 def eval_data(wildcards):

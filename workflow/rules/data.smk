@@ -1,8 +1,11 @@
 rule subset:
+    input:
+        exclude=subset_exclusions,
     output:
         "results/data/{split}.parquet",
     params:
         args=primary_subset_args,
+        exclude=lambda wc, input: f"--exclude {' '.join(input.exclude)}" if input.exclude else "",
         seed=config["data"]["seed"],
         code=code_stamp("subset", task_module(config["data"]["dataset"])),
     log:
@@ -15,10 +18,12 @@ rule subset:
     conda:
         "../envs/nsr.yaml"
     shell:
-        "nsr subset {params.args} --seed {params.seed} --output {output} > {log} 2>&1"
+        "nsr subset {params.args} --seed {params.seed} {params.exclude} --output {output} > {log} 2>&1"
 
 
 use rule subset as subset_test_set with:
+    input:
+        exclude=["results/data/train.parquet"],
     output:
         "results/test_sets/{testset}/data.parquet",
     params:

@@ -130,10 +130,41 @@ def render_png(table: dict[str, int], kind: str) -> bytes:
     return buf.getvalue()
 
 
+def _as_int(name: str, value) -> int:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        raise InputError(f"synthchart: option {name!r} must be an integer, got {value!r}") from None
+
+
+def _as_bool(name: str, value) -> bool:
+    if isinstance(value, bool):
+        return value
+    if str(value).strip().lower() in ("true", "1", "yes"):
+        return True
+    if str(value).strip().lower() in ("false", "0", "no"):
+        return False
+    raise InputError(f"synthchart: option {name!r} must be true or false, got {value!r}")
+
+
 def load(split: str, num: int | None, seed: int, render: str = "text", types=DEFAULT_TYPES,
          min_categories: int = 2, max_categories: int = 5, value_range=(1, 9),
-         shuffle_labels: bool = True) -> list[dict]:
-    """Seeded problems of one split; ``load(s, m, seed)`` is a prefix of ``load(s, n, seed)`` for m < n."""
+         shuffle_labels: bool = True, **unknown) -> list[dict]:
+    """Seeded problems of one split; ``load(s, m, seed)`` is a prefix of ``load(s, n, seed)`` for m < n.
+
+    Options come as Python values or as the strings of `--option key=value` (value_range "1,20",
+    types "max,rank" or a {type: weight} mapping)."""
+    if unknown:
+        raise InputError(f"synthchart: unknown option(s) {sorted(unknown)}; known options: "
+                         "['max_categories', 'min_categories', 'render', 'shuffle_labels', 'types', 'value_range']")
+    min_categories = _as_int("min_categories", min_categories)
+    max_categories = _as_int("max_categories", max_categories)
+    shuffle_labels = _as_bool("shuffle_labels", shuffle_labels)
+    if isinstance(value_range, str):
+        value_range = value_range.split(",")
+    if len(value_range) != 2:
+        raise InputError(f"synthchart: option 'value_range' must be two integers 'low,high', got {value_range!r}")
+    value_range = (_as_int("value_range", value_range[0]), _as_int("value_range", value_range[1]))
     if split not in SPLITS:
         raise InputError(f"synthchart: unknown split {split!r}; expected one of {list(SPLITS)}")
     if render not in ("text", "image"):
