@@ -24,7 +24,6 @@ if PRIMARY_TEST_SET in EXTRA_TEST_SETS:
         f"config key data.extra_test_sets.{PRIMARY_TEST_SET}: the name is the study's own test set"
         " (data.test_name); give the extra test set another name"
     )
-TEST_SETS = [PRIMARY_TEST_SET, *EXTRA_TEST_SETS]
 RULE_NAMES = ["subset", "base", "train", "sample", "passk", "plot"]
 
 # Package modules each stage runs; their hash is a param, so editing e.g. trainer.py re-runs
@@ -54,13 +53,17 @@ def task_module(dataset):
     return f"tasks/{dataset}.py"
 
 
+def option_flags(options):
+    """Task options as `--option 'key=value'` flags, in a fixed order (no re-run on key order)."""
+    return [f"--option '{key}={value}'" for key, value in sorted(options.items())]
+
+
 def subset_args(dataset, split, size, options):
     """`nsr subset` flags; no size = every problem of the split."""
     args = [f"--dataset-name {dataset}", f"--split {split}"]
     if size is not None:
         args.append(f"--subset-size {size}")
-    args += [f"--option '{key}={value}'" for key, value in sorted(options.items())]
-    return " ".join(args)
+    return " ".join(args + option_flags(options))
 
 
 def subset_exclusions(wildcards):
@@ -155,7 +158,7 @@ def warmstart_args():
     # Fixed order: the same settings written in another key order must not re-run the base job.
     args = [f"{flag} {warmstart[key]}" for key, flag in flags.items() if key in warmstart]
     if config["base"]["model"] == "embedded" and config["data"]["dataset"] == "synthchart":
-        args += [f"--option '{key}={value}'" for key, value in sorted(config["data"].get("options", {}).items())]
+        args += option_flags(config["data"].get("options", {}))
     return " ".join(args)
 
 
