@@ -14,10 +14,9 @@ import pytest
 import torch
 import yaml
 
-from nsr import sampling
 from nsr.cli import main as cli_main
 from nsr.io import InputError
-from nsr.sampling import SamplingSettings, encode_problems, sample_to_file, shared_prefix_sample
+from nsr.sampling import SamplingSettings, decoding, encode_problems, sample_to_file, shared_prefix_sample
 from nsr.tasks.synthchart import load
 from nsr.tiny import TinyModelConfig, build_tiny_model, build_tokenizer
 from nsr.trainer import HeldOutEvalCallback
@@ -122,7 +121,7 @@ def test_greedy_shared_cache_matches_generate_for_image_prompts(vlm, monkeypatch
                                   temperature=0, extra_inputs=extra)
     assert shared == [[e, e] for e in expected]
     # The image makes decode positions lag the token count (rope delta < 0); ignoring it changes the output.
-    monkeypatch.setattr(sampling, "_decode_positions", lambda next_pos, deltas: next_pos[:, None])
+    monkeypatch.setattr(decoding, "_decode_positions", lambda next_pos, deltas: next_pos[:, None])
     wrong = shared_prefix_sample(model, ids, 2, max_new_tokens=10, eos_token_id=eos, pad_token_id=pad,
                                  temperature=0, extra_inputs=extra)
     assert wrong != shared

@@ -16,7 +16,7 @@ COMMANDS = {
     "subset": ("nsr.data_cli", "write the seeded train/test problem sets (parquet)"),
     "base": ("nsr.base", "build or copy the start policy into a model folder"),
     "train": ("nsr.train_cli", "train a policy with grpo / psr / nsr / w-reinforce"),
-    "sample": ("nsr.sampling", "draw n samples per test problem and score them"),
+    "sample": ("nsr.sampling.cli", "draw n samples per test problem and score them"),
     "passk": ("nsr.passk", "unbiased Pass@k with bootstrap CIs from a samples file"),
     "plot": ("nsr.plotting", "comparison figure + tables, training-dynamics figure"),
     "launch": ("nsr.launch", "accelerate launch with processes/machines from the job's gpu/nodes resources"),

@@ -211,11 +211,11 @@ class HeldOutEvalCallback(TrainerCallback):
 
     def evaluate(self, model) -> dict[str, float]:
         from nsr.rewards import score
-        from nsr.sampling import _eos_ids, encode_problems, problem_seed, shared_prefix_sample
+        from nsr.sampling.decoding import encode_problems, eos_ids, problem_seed, shared_prefix_sample
         from nsr.vlm import tokenizer_of
 
         tokenizer = tokenizer_of(self.processing)
-        eos = _eos_ids(model, tokenizer)
+        eos = eos_ids(model, tokenizer)
         pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else eos[0]
         images = "image" in self.problems.columns
         was_training = model.training

@@ -31,8 +31,11 @@ RULE_NAMES = ["subset", "base", "train", "sample", "passk", "plot"]
 STAGE_MODULES = {
     "subset": ["data.py", "data_cli.py", "tasks/__init__.py", "tasks/_common.py"],
     "base": ["base.py", "tiny.py", "vlm.py", "tasks/synthchart.py", "data.py"],
-    "train": ["trainer.py", "objectives.py", "train_cli.py", "rewards.py", "vlm.py", "data.py"],
-    "sample": ["sampling.py", "rewards.py", "vlm.py", "data.py"],
+    "train": ["trainer.py", "objectives.py", "train_cli.py", "sampling/decoding.py", "rewards.py", "vlm.py", "data.py"],
+    "sample": [
+        "sampling/__init__.py", "sampling/decoding.py", "sampling/backends.py", "sampling/store.py", "sampling/cli.py",
+        "rewards.py", "vlm.py", "data.py",
+    ],
     "passk": ["passk.py"],
     "plot": ["plotting.py"],
 }

@@ -1,0 +1,39 @@
+"""`nsr sample` (nsr.sampling.cli): the seed guide's flags, bad problem files."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+import torch
+
+from nsr.cli import main as cli_main
+
+
+def test_cli_with_seed_guide_flags(model_dir, problems, tmp_path, capsys):
+    data = tmp_path / "test.parquet"
+    problems.to_parquet(data)
+    out = tmp_path / "samples.parquet"
+    threads = torch.get_num_threads()
+    try:
+        cli_main(["sample", "--checkpoint-path", str(model_dir), "--dataset-name", str(data), "--output-path", str(out),
+                  "--num-samples", "2", "--max-new-tokens", "4", "--backend", "hf", "--subset-size", "3", "--num-threads", "1"])
+        assert torch.get_num_threads() == 1
+    finally:
+        torch.set_num_threads(threads)
+    frame = pd.read_parquet(out)
+    assert len(frame) == 3 * 2 and frame["problem_id"].nunique() == 3
+    assert "wrote 6 samples" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("content", [b"not a parquet file", None])
+def test_bad_problem_file_names_it(model_dir, tmp_path, capsys, content):
+    bad = tmp_path / "bad.parquet"
+    if content is None:
+        pd.DataFrame({"problem_id": ["a"], "prompt": ["x"]}).to_parquet(bad)  # no answer column
+    else:
+        bad.write_bytes(content)
+    with pytest.raises(SystemExit) as exc:
+        cli_main(["sample", "--model", str(model_dir), "--dataset-name", str(bad), "--output", str(tmp_path / "o.parquet"), "--backend", "hf"])
+    assert exc.value.code == 2
+    err = capsys.readouterr().err
+    assert str(bad) in err and ("answer" in err if content is None else "not a readable parquet" in err)

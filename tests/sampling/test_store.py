@@ -1,0 +1,87 @@
+"""nsr.sampling.store: samples file schema, determinism, resume after a kill, stale partials, bad input."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+from nsr.io import InputError
+from nsr.rewards import extract_answer
+from nsr.sampling import SAMPLE_COLUMNS, SamplingSettings, backends, sample_to_file
+
+_REAL_SAMPLE = backends.HFSampler.sample
+
+
+def test_sample_to_file_schema_and_determinism(model_dir, problems, tmp_path):
+    settings = SamplingSettings(num_samples=4, max_new_tokens=6, seed=3)
+    frame = sample_to_file(model_dir, problems, tmp_path / "a.parquet", settings, backend="hf", problems_per_call=2, reward_threshold=0.5, progress=False)
+    assert list(frame.columns) == list(SAMPLE_COLUMNS)
+    assert len(frame) == len(problems) * 4
+    assert list(frame["problem_id"].unique()) == list(problems["problem_id"])
+    assert frame.groupby("problem_id")["sample_idx"].apply(list).map(lambda v: v == [0, 1, 2, 3]).all()
+    assert (frame["correct"] == (frame["reward"] >= 0.5)).all()
+    assert (frame["extracted"] == frame["completion"].map(extract_answer)).all()
+    assert (frame["answer"] == frame["problem_id"].map(dict(zip(problems["problem_id"], problems["answer"])))).all()
+    on_disk = pd.read_parquet(tmp_path / "a.parquet")
+    pd.testing.assert_frame_equal(on_disk, frame)
+    assert on_disk.attrs["nsr_sampling"]["seed"] == 3
+    assert not (tmp_path / "a.parquet.partial").exists()
+    # Same seed -> same file, whatever the chunking; another seed -> other samples.
+    again = sample_to_file(model_dir, problems, tmp_path / "b.parquet", settings, backend="hf", problems_per_call=5, progress=False)
+    pd.testing.assert_frame_equal(again, frame)
+    other = sample_to_file(model_dir, problems, tmp_path / "c.parquet", SamplingSettings(4, max_new_tokens=6, seed=4), backend="hf", progress=False)
+    assert not other["completion"].equals(frame["completion"])
+
+
+def _kill_on_call(monkeypatch, call: int) -> list[int]:
+    """Make HFSampler.sample raise (a simulated kill) on its ``call``-th use; returns the call log."""
+    calls = []
+
+    def sample(self, prompts, seeds, settings):
+        calls.append(len(prompts))
+        if len(calls) == call:
+            raise KeyboardInterrupt("simulated kill")
+        return _REAL_SAMPLE(self, prompts, seeds, settings)
+
+    monkeypatch.setattr(backends.HFSampler, "sample", sample)
+    return calls
+
+
+def test_interrupted_then_resumed_run_equals_uninterrupted(model_dir, problems, tmp_path, monkeypatch):
+    settings = SamplingSettings(num_samples=3, max_new_tokens=5, seed=1)
+    reference = sample_to_file(model_dir, problems, tmp_path / "ref.parquet", settings, backend="hf", problems_per_call=2, progress=False)
+
+    calls = _kill_on_call(monkeypatch, 2)
+    out = tmp_path / "run.parquet"
+    with pytest.raises(KeyboardInterrupt):
+        sample_to_file(model_dir, problems, out, settings, backend="hf", problems_per_call=2, progress=False)
+    assert not out.exists()
+    assert len(list((tmp_path / "run.parquet.partial").glob("chunk-*.parquet"))) == 1
+
+    calls = _kill_on_call(monkeypatch, 0)  # 0: never kill, just log the calls
+    resumed = sample_to_file(model_dir, problems, out, settings, backend="hf", problems_per_call=2, progress=False)
+    assert calls == [2, 1]  # only the 3 unfinished problems were sampled
+    pd.testing.assert_frame_equal(resumed, reference)
+    pd.testing.assert_frame_equal(pd.read_parquet(out), pd.read_parquet(tmp_path / "ref.parquet"))
+    assert not (tmp_path / "run.parquet.partial").exists()
+
+
+def test_changed_settings_discard_stale_partials(model_dir, problems, tmp_path, monkeypatch):
+    settings = SamplingSettings(num_samples=2, max_new_tokens=4, seed=1)
+    out = tmp_path / "s.parquet"
+    _kill_on_call(monkeypatch, 2)
+    with pytest.raises(KeyboardInterrupt):
+        sample_to_file(model_dir, problems, out, settings, backend="hf", progress=False)
+    _kill_on_call(monkeypatch, 0)
+    other = SamplingSettings(num_samples=2, max_new_tokens=4, seed=2)
+    frame = sample_to_file(model_dir, problems, out, other, backend="hf", progress=False)
+    fresh = sample_to_file(model_dir, problems, tmp_path / "fresh.parquet", other, backend="hf", progress=False)
+    pd.testing.assert_frame_equal(frame, fresh)
+
+
+def test_bad_settings_are_input_errors(model_dir, problems, tmp_path):
+    for settings in (SamplingSettings(num_samples=0), SamplingSettings(top_p=0.0), SamplingSettings(temperature=-1)):
+        with pytest.raises(InputError):
+            sample_to_file(model_dir, problems, tmp_path / "x.parquet", settings, backend="hf", progress=False)
+    with pytest.raises(InputError, match="answer"):
+        sample_to_file(model_dir, problems.drop(columns="answer"), tmp_path / "x.parquet", backend="hf", progress=False)
