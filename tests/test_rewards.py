@@ -4,7 +4,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from nsr.rewards import extract_answer, parse_number, score
+from nsr.rewards import extract_answer, full_credit, parse_number, score
 
 
 @pytest.mark.parametrize(
@@ -118,3 +118,52 @@ def test_never_raises_on_number_like_strings(completion, gold):
     # the gold itself always scores, in any answer wrapper
     assert score(f"The answer is {gold}.", str(gold)) == 1.0
     assert score(f"\\boxed{{{gold}}}", str(gold)) == 1.0
+
+
+@pytest.mark.parametrize(
+    "completion, answer, credit, expected",
+    [
+        # graded numbers: inside the 5% tolerance full credit, outside 1 - relative error (down to 0)
+        ("42", "42", "graded", 1.0),
+        ("44", "42", "graded", 1.0),
+        ("50", "40", "graded", 0.75),
+        ("The answer is 30.", "40", "graded", 0.75),
+        ("20", "40", "graded", 0.5),
+        ("100", "40", "graded", 0.0),
+        ("-40", "40", "graded", 0.0),
+        ("3", "0", "graded", 0.0),  # a gold of 0 has no relative error
+        ("no number", "40", "graded", 0.0),
+        ("B", "A", "graded", 0.0),  # a wrong label earns 0
+        ("a", "A", "graded", 1.0),
+        # rankings: the fraction of positions right
+        ("DKQB", "DKQB", "ranking", 1.0),
+        ("dkqb", "DKQB", "ranking", 1.0),
+        ("DKBQ", "DKQB", "ranking", 0.5),
+        ("DQKB", "DKQB", "ranking", 0.5),
+        ("KDQB", "DKQB", "ranking", 0.5),
+        ("BQKD", "DKQB", "ranking", 0.0),
+        ("DKQ", "DKQB", "ranking", 0.75),  # a missing item is a wrong position
+        ("DKQBA", "DKQB", "ranking", 0.8),  # so is an extra one
+        ("", "DKQB", "ranking", 0.0),
+        # binary: the task's accuracy, whatever the answer kind
+        ("50", "40", "binary", 0.0),
+        ("DKBQ", "DKQB", "binary", 0.0),
+    ],
+)
+def test_graded_credit(completion, answer, credit, expected):
+    assert score(completion, answer, credit) == pytest.approx(expected)
+
+
+def test_unknown_credit_is_an_error():
+    with pytest.raises(ValueError, match="credit"):
+        score("1", "1", "lenient")
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.text(alphabet=st.sampled_from("ABCDE0123456789.-% ")), st.sampled_from(["ABCD", "DCBA", "40", "-2.5", "0", "A"]),
+       st.sampled_from(["graded", "ranking"]))
+def test_full_credit_is_exactly_the_binary_verdict(completion, answer, credit):
+    reward = score(completion, answer, credit)
+    assert 0.0 <= reward <= 1.0
+    assert full_credit(reward) == (score(completion, answer) == 1.0)
+    assert full_credit(reward) == (reward == 1.0)

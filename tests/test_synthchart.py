@@ -110,3 +110,22 @@ def test_string_options_as_given_by_the_cli():
                              ({"shuffle_labels": "maybe"}, "shuffle_labels"), ({"colour": "red"}, "unknown option")]:
         with pytest.raises(InputError, match=message):
             synthchart.load("test", 2, 1, **options)
+
+
+def test_graded_credit_option_marks_each_answer_kind():
+    from nsr.rewards import score
+
+    binary = synthchart.load("test", 60, 2, types=synthchart.QUESTION_TYPES)
+    graded = synthchart.load("test", 60, 2, types=synthchart.QUESTION_TYPES, credit="graded")
+    assert all("credit" not in row for row in binary)  # default: binary rewards, the paper's setting
+    assert [{k: v for k, v in row.items() if k != "credit"} for row in graded] == binary  # same problems
+    expected = {"rank": "ranking", "lookup": "graded", "diff": "graded", "sum": "graded",
+                "max": "binary", "min": "binary", "second": "binary"}
+    assert {row["question_type"]: row["credit"] for row in graded} == expected
+    rank = next(row for row in graded if row["question_type"] == "rank" and len(row["answer"]) == 4)
+    swapped = rank["answer"][:2] + rank["answer"][3] + rank["answer"][2]  # last two positions wrong
+    assert score(swapped, rank["answer"], rank["credit"]) == 0.5
+    label = next(row for row in graded if row["question_type"] == "max")
+    assert score("" if label["answer"] != "Z" else "Y", label["answer"], label["credit"]) == 0.0
+    with pytest.raises(InputError, match="'credit'"):
+        synthchart.load("test", 2, 1, credit="partial")

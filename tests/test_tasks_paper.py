@@ -240,3 +240,21 @@ def test_math_module_does_not_shadow_stdlib():
     import nsr.tasks.math as task_math
 
     assert math.isclose(math.sqrt(2) ** 2, 2) and task_math.__name__ == "nsr.tasks.math"
+
+
+def test_chart_graded_credit_option(chart_files, tmp_path):
+    root, records, _ = chart_files
+    rows = load_task("evochart", "train", None, 0, path=str(root / "train.json"), image_root=str(root / "images"), credit="graded")
+    assert {r["credit"] for r in rows} == {"graded"}
+    assert score("3", rows[2]["answer"], rows[2]["credit"]) == 1.0  # gold 3.0
+    assert score("2.25", rows[2]["answer"], rows[2]["credit"]) == 0.75
+    assert "credit" not in load_task("evochart", "train", None, 0, path=str(root / "train.json"), image_root=str(root / "images"))[0]
+    with pytest.raises(InputError, match="'credit'"):
+        load_task("evochart", "train", None, 0, path=str(root / "train.json"), image_root=str(root / "images"), credit="lenient")
+    # a problem file whose credit column is not a known credit stops before any work
+    write_subset("evochart", "train", None, 0, tmp_path / "p.parquet", path=str(root / "train.json"), image_root=str(root / "images"), credit="graded")
+    frame = read_problems(tmp_path / "p.parquet")
+    frame.loc[1, "credit"] = "half"
+    frame.to_parquet(tmp_path / "bad.parquet")
+    with pytest.raises(InputError, match="column 'credit'"):
+        read_problems(tmp_path / "bad.parquet")

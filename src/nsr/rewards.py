@@ -1,8 +1,14 @@
-"""Verifiers: relaxed numeric accuracy, exact text match, \\boxed{} math answers.
+"""Verifiers: relaxed numeric accuracy, exact text match, \\boxed{} math answers; graded credit.
 
 ``score(completion, answer)`` never raises on any string and never evaluates model output
 as code: numbers are parsed with ``float`` after a strict regex, and LaTeX goes through
 math-verify (a sympy parser, not ``eval``).
+
+Credit (a problem's ``credit`` column, set by a task option): "binary" is the task's own
+accuracy, 1 or 0. "graded" adds partial credit for a numeric gold answered outside the 5%
+tolerance (1 - relative error, down to 0); "ranking" gives the fraction of positions a
+ranking has right. Other wrong answers (a wrong label) earn 0, and full credit (1.0) is
+exactly the binary verdict, so ``full_credit`` means the same whatever the credit.
 """
 
 from __future__ import annotations
@@ -12,6 +18,7 @@ import threading
 
 # Relative tolerance of ChartQA's "relaxed accuracy".
 RELATIVE_TOLERANCE = 0.05
+CREDITS = ("binary", "graded", "ranking")
 # Longest candidate handed to math-verify: sympy on huge inputs is the one slow path left
 # when timeouts are off (they need signal.alarm, i.e. the main thread).
 _MATH_MAX_CHARS = 400
@@ -121,29 +128,68 @@ def _math_equal(gold: str, pred: str) -> bool:
         return False
 
 
-def score(completion: str, answer: str) -> float:
-    """1.0 if ``completion`` answers ``answer`` correctly, else 0.0 (never raises).
+def score(completion: str, answer: str, credit: str = "binary") -> float:
+    """Reward in [0, 1] of ``completion`` for gold ``answer`` (never raises on model output).
 
     Numeric gold: relaxed 5% match of the extracted answer, or of its last number.
     Text gold: case-insensitive exact match after stripping whitespace / trailing period.
     LaTeX-like gold (\\frac{1}{2}, 2\\sqrt{3}, ...): math-verify equivalence as a fallback.
+    ``credit`` (one of CREDITS) grades the answers that miss; see the module docstring.
     """
+    if credit not in CREDITS:
+        raise ValueError(f"credit must be one of {CREDITS}, got {credit!r}")
     completion = "" if completion is None else str(completion)
     answer = "" if answer is None else str(answer)
     pred = extract_answer(completion)
     gold = _strip_answer(_clean(answer))
     gold_value = parse_number(gold)
+    if _is_correct(pred, gold, gold_value):
+        return 1.0
+    if credit == "ranking":
+        return _ranking_credit(pred, gold)
+    if credit == "graded" and gold_value is not None:
+        return _numeric_credit(_predicted_number(pred), gold_value)
+    return 0.0
+
+
+def full_credit(reward: float) -> bool:
+    """Whether a reward of ``score`` is full credit, i.e. the answer is correct by the task's own accuracy."""
+    return reward >= 1.0
+
+
+def _predicted_number(pred: str) -> float | None:
+    """The number an answer gives: the whole extracted answer, else its last number."""
+    value = parse_number(pred)
+    return value if value is not None else _last_number(pred)
+
+
+def _is_correct(pred: str, gold: str, gold_value: float | None) -> bool:
     if gold_value is not None:
         pred_value = parse_number(pred)
         if pred_value is not None:
-            return float(relaxed_match(pred_value, gold_value))
+            return relaxed_match(pred_value, gold_value)
         # LaTeX / fractions for a numeric gold ("\\frac{1}{2}" or "1/2" for 0.5)
         if ("\\" in pred or "/" in pred) and _math_equal(gold, pred):
-            return 1.0
+            return True
         pred_value = _last_number(pred)
-        return float(pred_value is not None and relaxed_match(pred_value, gold_value))
+        return pred_value is not None and relaxed_match(pred_value, gold_value)
     if _normalise_text(pred) == _normalise_text(gold):
-        return 1.0
-    if _MATHY.search(gold) and _math_equal(gold, pred):
-        return 1.0
-    return 0.0
+        return True
+    return bool(_MATHY.search(gold)) and _math_equal(gold, pred)
+
+
+def _numeric_credit(pred_value: float | None, gold_value: float) -> float:
+    """1 - relative error, clipped at 0 (a miss of 50% earns 0.5); only called outside the tolerance,
+    so it stays below 0.95. A gold of 0 has no relative error: a miss earns 0."""
+    if pred_value is None or gold_value == 0:
+        return 0.0
+    return max(0.0, 1.0 - abs(pred_value - gold_value) / abs(gold_value))
+
+
+def _ranking_credit(pred: str, gold: str) -> float:
+    """Fraction of positions right; extra or missing items count as wrong positions ("ABCC" for
+    "ABCD": 0.75, "ABCDE": 0.8). Below 1 for any answer that is not the ranking itself."""
+    pred, gold = _normalise_text(pred), _normalise_text(gold)
+    if not pred or not gold:
+        return 0.0
+    return sum(p == g for p, g in zip(pred, gold)) / max(len(pred), len(gold))

@@ -2,8 +2,11 @@
 
     load(split: str, num: int | None, seed: int, **options) -> list[dict]
 
-returning rows ``{problem_id: str, prompt: str | list[chat message], answer: str, image?: bytes}``.
-Splits: "warmstart" (supervised warm-start of the embedded base), "train" (RL), "test".
+returning rows ``{problem_id: str, prompt: str | list[chat message], answer: str, image?: bytes,
+credit?: str}``. Splits: "warmstart" (supervised warm-start of the embedded base), "train" (RL), "test".
+
+``credit`` (nsr.rewards.CREDITS) is how rewards grade a wrong answer; a task sets it when its
+option ``credit=graded`` asks for partial credit. No column means binary rewards.
 """
 
 from __future__ import annotations
@@ -20,6 +23,15 @@ TASKS = {
 }
 
 REQUIRED_COLUMNS = ("problem_id", "prompt", "answer")
+CREDIT_OPTION = ("binary", "graded")
+
+
+def graded_credit(task: str, value) -> bool:
+    """Whether a task's ``credit`` option asks for graded rewards (binary when unset)."""
+    value = "binary" if value is None or str(value).strip() == "" else str(value).strip()
+    if value not in CREDIT_OPTION:
+        raise InputError(f"{task}: option 'credit' must be one of {list(CREDIT_OPTION)}, got {value!r}")
+    return value == "graded"
 
 
 def get_task(name: str):

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any, Iterable, Sequence
 
 from nsr.io import InputError
+from nsr.tasks import graded_credit
 
 SPLITS = ("train", "test")
 
@@ -199,7 +200,7 @@ CHART_FIELDS = {
 CHART_INSTRUCTION = "Answer the question using a single word or number."
 CHART_OPTIONS = ("hub_id", "hub_config", "train_split", "test_split", "path", "train_path", "test_path",
                  "image_root", "question_field", "answer_field", "image_field", "id_field", "instruction",
-                 "cache_dir")
+                 "cache_dir", "credit")
 
 
 def _chart_row(task: str, split: str, index: int, record: dict, fields: dict, where: str,
@@ -219,12 +220,19 @@ def _chart_row(task: str, split: str, index: int, record: dict, fields: dict, wh
     }
 
 
+def with_credit(rows: list[dict], graded: bool) -> list[dict]:
+    """Option credit=graded: numeric answers earn partial credit outside the tolerance (nsr.rewards)."""
+    return [{**row, "credit": "graded"} for row in rows] if graded else rows
+
+
 def load_chart(task: str, split: str, num: int | None, seed: int, options: dict,
                default_hub_id: str | None = None) -> list[dict]:
     """Chart QA rows {problem_id, prompt (chat messages with an image slot), answer, image (bytes),
-    question} from a hub dataset or a local JSON/JSONL file plus an image folder."""
+    question, credit (option credit=graded only)} from a hub dataset or a local JSON/JSONL file plus
+    an image folder."""
     check_split(task, split)
     opts = check_options(task, options, CHART_OPTIONS)
+    graded = graded_credit(task, opts["credit"])
     fields = {k: ((opts[f"{k}_field"],) if opts[f"{k}_field"] else v) for k, v in CHART_FIELDS.items()}
     instruction = opts["instruction"] or CHART_INSTRUCTION
     image_root = Path(opts["image_root"]).expanduser() if opts["image_root"] else None
@@ -240,7 +248,7 @@ def load_chart(task: str, split: str, num: int | None, seed: int, options: dict,
         picked = pick_indices(len(records), num, seed, key)
         rows = [_chart_row(task, split, i, records[i], fields, f"{path} record {i}", root, instruction)
                 for i in picked]
-        return check_unique_ids(task, rows)
+        return with_credit(check_unique_ids(task, rows), graded)
     if not hub_id:
         raise InputError(f"{task}: no data source; set option 'hub_id' (a hub dataset or a local "
                          f"save_to_disk folder) or '{split}_path'/'path' (JSON/JSONL) plus 'image_root'")
@@ -262,4 +270,4 @@ def load_chart(task: str, split: str, num: int | None, seed: int, options: dict,
     picked = pick_indices(len(data), num, seed, key)
     rows = [_chart_row(task, split, i, record, resolved, f"{hub_id} {split} row {i}", image_root, instruction)
             for i, record in zip(picked, data.select(picked))]
-    return check_unique_ids(task, rows)
+    return with_credit(check_unique_ids(task, rows), graded)

@@ -12,6 +12,8 @@ JSON + chart images), so there is no default source: set either
 
 Field names default to the usual chart-QA spellings (question|query, answer|label,
 image|imgname|image_path, id|question_id); list answers take their first element.
+Option ``credit=graded``: a numeric answer outside the 5% tolerance earns partial credit
+(nsr.rewards); the default is binary, the paper's setting.
 """
 
 from __future__ import annotations

@@ -21,6 +21,7 @@ import random
 import string
 
 from nsr.io import InputError
+from nsr.tasks import graded_credit
 
 SPLITS = {"warmstart": range(0, 7), "train": range(7, 9), "test": range(9, 10)}  # hash % 10
 DEFAULT_SIZES = {"warmstart": 20000, "train": 2000, "test": 200}
@@ -147,16 +148,28 @@ def _as_bool(name: str, value) -> bool:
     raise InputError(f"synthchart: option {name!r} must be true or false, got {value!r}")
 
 
+# Option credit=graded: the partial credit (nsr.rewards.CREDITS) each question type's answer admits.
+GRADED_CREDIT = {"rank": "ranking", "lookup": "graded", "diff": "graded", "sum": "graded"}
+
+
+def answer_credit(qtype: str) -> str:
+    """Under credit=graded: a ranking earns the positions it has right, a number credit falling with
+    its error; a label (max / min / 2nd) stays binary, a wrong one earns 0."""
+    return GRADED_CREDIT.get(qtype, "binary")
+
+
 def load(split: str, num: int | None, seed: int, render: str = "text", types=DEFAULT_TYPES,
          min_categories: int = 2, max_categories: int = 5, value_range=(1, 9),
-         shuffle_labels: bool = True, **unknown) -> list[dict]:
+         shuffle_labels: bool = True, credit: str = "binary", **unknown) -> list[dict]:
     """Seeded problems of one split; ``load(s, m, seed)`` is a prefix of ``load(s, n, seed)`` for m < n.
 
     Options come as Python values or as the strings of `--option key=value` (value_range "1,20",
-    types "max,rank" or a {type: weight} mapping)."""
+    types "max,rank" or a {type: weight} mapping). credit=graded adds each row's ``credit``
+    (answer_credit) for graded rewards."""
     if unknown:
-        raise InputError(f"synthchart: unknown option(s) {sorted(unknown)}; known options: "
-                         "['max_categories', 'min_categories', 'render', 'shuffle_labels', 'types', 'value_range']")
+        raise InputError(f"synthchart: unknown option(s) {sorted(unknown)}; known options: ['credit', "
+                         "'max_categories', 'min_categories', 'render', 'shuffle_labels', 'types', 'value_range']")
+    graded = graded_credit("synthchart", credit)
     min_categories = _as_int("min_categories", min_categories)
     max_categories = _as_int("max_categories", max_categories)
     shuffle_labels = _as_bool("shuffle_labels", shuffle_labels)
@@ -197,6 +210,8 @@ def load(split: str, num: int | None, seed: int, render: str = "text", types=DEF
             "question_type": problem["question_type"],
             "table": json.dumps({"values": problem["table"], "a": problem["a"], "b": problem["b"]}),
         }
+        if graded:
+            row["credit"] = answer_credit(problem["question_type"])
         if render == "image":
             kind = CHART_KINDS[int(digest[8:16], 16) % len(CHART_KINDS)]
             row["prompt"] = IMAGE_QUESTIONS[problem["question_type"]].format(a=problem["a"], b=problem["b"])
