@@ -145,9 +145,13 @@ def test_excluded_rows_leave_the_update_unchanged(base_model, tok, tmp_path, obj
     torch.testing.assert_close(grad_big, grad_small, rtol=1e-5, atol=1e-7)
 
 
-def test_grpo_mode_equals_stock_grpo_trainer(base_model, tok, tmp_path):
-    ours = make_trainer(copy.deepcopy(base_model), tok, tmp_path, "grpo", reward=graded_reward)
-    stock = make_trainer(copy.deepcopy(base_model), tok, tmp_path, reward=graded_reward, trainer_cls=GRPOTrainer)
+def test_grpo_mode_equals_stock_grpo_trainer_on_thresholded_rewards(base_model, tok, tmp_path):
+    """grpo is TRL's GRPO on the 0/1 reward "reward >= reward_threshold", whatever the graded reward."""
+    def thresholded(completions, answer, **kw):
+        return [float(r >= 0.5) for r in graded_reward(completions, answer, **kw)]
+
+    ours = make_trainer(copy.deepcopy(base_model), tok, tmp_path, "grpo", reward=graded_reward, reward_threshold=0.5)
+    stock = make_trainer(copy.deepcopy(base_model), tok, tmp_path, reward=thresholded, trainer_cls=GRPOTrainer)
     a, b = score_fixed(ours, tok, MIXED), score_fixed(stock, tok, MIXED)
     assert set(a) == set(b)
     for key in a:
@@ -158,7 +162,49 @@ def test_grpo_mode_equals_stock_grpo_trainer(base_model, tok, tmp_path):
     torch.testing.assert_close(grad_a, grad_b)
     assert ours._metrics["train"]["kept_samples"] == [4.0]
     graded = graded_reward([c for _, c in MIXED], [PROMPTS[p] for p, _ in MIXED])
-    assert ours._metrics["train"]["frac_correct"] == [sum(r >= 0.5 for r in graded) / len(MIXED)]
+    assert ours._metrics["train"]["frac_correct"] == [sum(r >= 1.0 for r in graded) / len(MIXED)]  # full credit
+    assert ours._metrics["train"]["reward"] == pytest.approx([sum(graded) / len(MIXED)])  # the graded mean
+
+
+# One fixed batch of graded rewards, three groups of G = 2; 0.3 / 0.5 / 0.7 / 1.0 each sit exactly on a
+# reward, so ">=" and ">" split it differently at every threshold.
+GRADED_BATCH = [("A=3 B=7|max?", "a", 0.0), ("A=3 B=7|max?", "b", 0.3), ("A=5 B=2|max?", "cc", 0.5),
+                ("A=5 B=2|max?", "d", 0.7), ("A=1 B=9|min?", "e", 1.0), ("A=1 B=9|min?", "fff", 0.6)]
+
+
+def fixed_graded_reward(completions, **_):
+    table = {c: r for _, c, r in GRADED_BATCH}
+    return [table[c] for c in completions]
+
+
+@pytest.mark.parametrize("objective", ["psr", "nsr", "w-reinforce", "grpo"])
+def test_reward_threshold_splits_one_graded_batch(base_model, tok, tmp_path, objective):
+    rewards = torch.tensor([r for _, _, r in GRADED_BATCH])
+    splits = {}
+    for threshold in (0.3, 0.5, 0.7, 1.0):
+        trainer = make_trainer(copy.deepcopy(base_model), tok, tmp_path, objective, reward=fixed_graded_reward,
+                               reward_threshold=threshold, lambda_psr=0.25)
+        out = score_fixed(trainer, tok, [(p, c) for p, c, _ in GRADED_BATCH])
+        positive = [r >= threshold for _, _, r in GRADED_BATCH]  # the documented rule: reward >= threshold
+        splits[threshold] = positive
+        loss_mask = out["completion_mask"] * out["tool_mask"] if "tool_mask" in out else out["completion_mask"]
+        kept = (loss_mask.sum(dim=1) > 0).tolist()
+        pos = torch.tensor(positive)
+        if objective == "psr":
+            assert kept == positive and out["advantages"].tolist() == pos.float().tolist()
+        elif objective == "nsr":
+            assert kept == [not p for p in positive]
+            assert out["advantages"].tolist() == torch.where(pos, 0.0, -1.0).tolist()
+        elif objective == "w-reinforce":
+            assert all(kept) and out["advantages"].tolist() == torch.where(pos, 0.25, -1.0).tolist()
+        else:  # grpo: (x - mean) / (std + 1e-4) per group of the 0/1 split
+            x = pos.float().view(-1, G)
+            expected = torch.nan_to_num((x - x.mean(1, keepdim=True)) / (x.std(1, keepdim=True) + 1e-4))
+            assert all(kept)
+            torch.testing.assert_close(out["advantages"], expected.view(-1))
+        assert trainer._metrics["train"]["frac_correct"] == [float((rewards >= 1.0).float().mean())]
+    assert splits == {0.3: [False, True, True, True, True, True], 0.5: [False, False, True, True, True, True],
+                      0.7: [False, False, False, True, True, False], 1.0: [False, False, False, False, True, False]}
 
 
 def test_nothing_kept_gives_zero_loss_and_logged_count(base_model, tok, tmp_path):
@@ -188,6 +234,11 @@ def test_config_validation(tmp_path):
         NSRConfig(output_dir=str(tmp_path), objective="ppo", use_cpu=True)
     with pytest.raises(ValueError, match="token-mean loss_type"):
         NSRConfig(output_dir=str(tmp_path), objective="nsr", loss_type="grpo", use_cpu=True)
+    for threshold in (0.0, 1.5):
+        with pytest.raises(ValueError, match="reward_threshold"):
+            NSRConfig(output_dir=str(tmp_path), objective="nsr", reward_threshold=threshold, use_cpu=True)
+    with pytest.raises(ValueError, match="scale_rewards"):
+        NSRConfig(output_dir=str(tmp_path), objective="grpo", scale_rewards="batch", use_cpu=True)
     config = NSRConfig(output_dir=str(tmp_path), objective="nsr", use_cpu=True)
     assert (config.bf16, config.activation_checkpointing, config.beta, config.loss_type) == (False, False, 0.0, "dapo")
 

@@ -1,11 +1,15 @@
 """TRL GRPOTrainer subclass that trains with one of the four objectives of nsr.objectives.
 
-grpo is stock TRL GRPO. For psr / nsr / w-reinforce the trainer binarises the gathered rewards
-(correct = reward >= reward_threshold), replaces this process's advantages, zeroes the
-loss mask of excluded samples and recomputes the token-count denominator, so excluded samples
-leave both the loss and its normaliser (the official code drops them from the batch). The
-loss mask is TRL's completion_mask * tool_mask; excluding through tool_mask, not the attention
-mask, keeps the forward pass unchanged and lets entropy cover every sampled completion.
+Every objective sees binary rewards, as in the paper: a sample is positive iff its gathered reward
+>= reward_threshold (with graded rewards the threshold decides how much partial credit counts;
+1.0 means fully correct only). The trainer replaces this process's advantages by those of
+nsr.objectives on that split (grpo: TRL's group-normalised advantages of the 0/1 reward). For psr /
+nsr / w-reinforce it also zeroes the loss mask of excluded samples and recomputes the token-count
+denominator, so excluded samples leave both the loss and its normaliser (the official code drops
+them from the batch). The loss mask is TRL's completion_mask * tool_mask; excluding through
+tool_mask, not the attention mask, keeps the forward pass unchanged and lets entropy cover every
+sampled completion. ``frac_correct`` in the logs counts full credit (the task's accuracy), not
+positives.
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ from trl import GRPOConfig, GRPOTrainer
 
 from nsr.io import atomic_path
 from nsr.objectives import advantages, methods
+from nsr.rewards import full_credit
 
 # Loss types whose normaliser is a token count over the (masked) batch, so excluded rows drop out of it.
 # "grpo"/"sapo"/"luspo" average over rows and "dr_grpo" over a fixed length: excluded rows would still dilute.
@@ -42,7 +47,8 @@ class NSRConfig(GRPOConfig):
                   "w-reinforce (+lambda_psr on correct, -1 on incorrect)."},
     )
     lambda_psr: float = field(default=0.1, metadata={"help": "Weight of correct samples in w-reinforce."})
-    reward_threshold: float = field(default=0.5, metadata={"help": "A sample is correct when its reward >= this."})
+    reward_threshold: float = field(
+        default=0.5, metadata={"help": "A sample is positive iff its reward >= this (1.0: fully correct only)."})
     bf16: bool | None = field(default=None, metadata={"help": "bf16 mixed precision; None: on with CUDA."})
     # transformers 5 renamed gradient_checkpointing to activation_checkpointing; TRL defaults the old name to True.
     gradient_checkpointing: bool | None = field(
@@ -54,6 +60,11 @@ class NSRConfig(GRPOConfig):
             raise ValueError(f"objective must be one of {methods()}, got {self.objective!r}")
         if self.lambda_psr < 0:
             raise ValueError(f"lambda_psr must be >= 0, got {self.lambda_psr}")
+        if not 0 < self.reward_threshold <= 1:
+            raise ValueError(f"reward_threshold must be in (0, 1] (rewards lie in [0, 1]), got {self.reward_threshold}")
+        if self.objective == "grpo" and self.scale_rewards != "group":
+            # nsr.objectives' grpo normalises per group, as TRL does with scale_rewards="group".
+            raise ValueError(f"objective 'grpo' needs scale_rewards='group', got {self.scale_rewards!r}")
         if self.objective != "grpo" and self.loss_type not in _TOKEN_MEAN_LOSSES:
             raise ValueError(
                 f"objective {self.objective!r} needs a token-mean loss_type {_TOKEN_MEAN_LOSSES}, "
@@ -98,19 +109,19 @@ class NSRTrainer(GRPOTrainer):
         per_func = self._rewards_per_func
         rewards = (per_func * self.reward_weights.to(per_func.device).unsqueeze(0)).nansum(dim=1)
         scorable = ~torch.isnan(per_func).all(dim=1)  # every reward func returned None: no signal
-        correct = (rewards >= self.args.reward_threshold) & scorable
-        self._metrics[mode]["frac_correct"].append(correct.float().mean().item())
-        if self.args.objective == "grpo":
-            self._metrics[mode]["kept_samples"].append(float(correct.numel()))
-            return out
-
+        positive = (rewards >= self.args.reward_threshold) & scorable
+        self._metrics[mode]["frac_correct"].append((full_credit(rewards) & scorable).float().mean().item())
         group = self.num_generations if mode == "train" else self.num_generations_eval
-        adv, keep = advantages(correct, self.args.objective, self.args.lambda_psr, group_size=group)
+        adv, keep = advantages(positive, self.args.objective, self.args.lambda_psr, group_size=group)
         keep &= scorable
+        adv = torch.where(scorable, adv, 0.0)  # as TRL: an unscorable completion does not move the policy
         start = self.accelerator.process_index * len(inputs)
         local = slice(start, start + len(inputs))
-        sampled = out["completion_mask"] * out["tool_mask"] if "tool_mask" in out else out["completion_mask"]
         out["advantages"] = adv[local].to(out["advantages"])
+        self._metrics[mode]["kept_samples"].append(float(keep.sum().item()))
+        if self.args.objective == "grpo":
+            return out  # every sample kept: TRL's loss mask and normaliser stand
+        sampled = out["completion_mask"] * out["tool_mask"] if "tool_mask" in out else out["completion_mask"]
         out["sampled_mask"] = sampled  # for the entropy of all sampled completions
         # TRL's loss mask is completion_mask * tool_mask; excluding rows through tool_mask keeps the
         # forward pass (attention, labels) intact, so their token entropies are still computed.
@@ -118,7 +129,6 @@ class NSRTrainer(GRPOTrainer):
         # The dapo normaliser counts the tokens of the whole generation batch: count only kept ones.
         # Zero kept tokens is fine: TRL clamps the normaliser to >= 1 and the masked loss is 0.
         out["num_items_in_batch"] = self.accelerator.gather(out["tool_mask"].sum()).sum()
-        self._metrics[mode]["kept_samples"].append(float(keep.sum().item()))
         return out
 
     def _get_per_token_logps_and_entropies(self, *args, **kwargs):
@@ -189,7 +199,7 @@ class HeldOutEvalCallback(TrainerCallback):
     - eval_entropy: token-mean entropy of the policy's sampling distribution (logits / temperature)
       over ``num_samples`` completions sampled per problem at the training temperature, i.e. the
       entropy of generated responses, measured as TRL's training ``entropy`` column is;
-    - eval_accuracy: fraction of problems whose greedy completion is correct (reward >= threshold).
+    - eval_accuracy: fraction of problems whose greedy completion is correct (full credit, as Pass@k).
 
     Results are added to the logs of the same step (so TrainLogCallback, listed after this
     callback, writes them). Every process evaluates the same problems (ZeRO-3 forwards are
@@ -199,13 +209,13 @@ class HeldOutEvalCallback(TrainerCallback):
     COLUMNS = ("eval_entropy", "eval_accuracy")
 
     def __init__(self, problems, processing, every: int, *, max_new_tokens: int, temperature: float = 1.0,
-                 num_samples: int = 4, reward_threshold: float = 0.5, seed: int = 0, batch_size: int = 8):
+                 num_samples: int = 4, seed: int = 0, batch_size: int = 8):
         if every < 1 or num_samples < 1 or batch_size < 1:
             raise ValueError("HeldOutEvalCallback needs every, num_samples and batch_size >= 1")
         self.problems = problems.reset_index(drop=True)
         self.processing = processing
         self.every, self.max_new_tokens, self.temperature = every, max_new_tokens, temperature
-        self.num_samples, self.reward_threshold, self.batch_size = num_samples, reward_threshold, batch_size
+        self.num_samples, self.batch_size = num_samples, batch_size
         self.seed = seed
         self._pending: dict[str, float] = {}
 
@@ -230,7 +240,7 @@ class HeldOutEvalCallback(TrainerCallback):
                 greedy = shared_prefix_sample(model, ids, 1, temperature=0, **kw)
                 for rows, answer in zip(greedy, batch["answer"]):
                     text = tokenizer.decode(rows[0], skip_special_tokens=True)
-                    correct += float(score(text, str(answer)) >= self.reward_threshold)
+                    correct += float(full_credit(score(text, str(answer))))
                 seeds = [problem_seed(self.seed, pid) for pid in batch["problem_id"]]
                 _, entropies = shared_prefix_sample(model, ids, self.num_samples, temperature=self.temperature,
                                                     seeds=seeds, return_entropies=True, **kw)
