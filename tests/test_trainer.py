@@ -340,3 +340,52 @@ def test_cli_rejects_bad_arguments_before_loading(cli_inputs, tmp_path, capsys):
                       str(cli_inputs / "train.parquet"), "--output-dir", str(tmp_path / "o"), *extra])
         assert message in capsys.readouterr().err
     assert not (tmp_path / "o").exists()
+
+
+def test_cli_errors_name_the_flag_as_typed(tmp_path, capsys):
+    for flag in ("--vlm-name", "--model"):
+        with pytest.raises(SystemExit) as exc:
+            cli_main(["train", "--mode", "nsr", flag, str(tmp_path / "missing"), "--dataset-name", "synthchart"])
+        assert exc.value.code == 2
+        err = capsys.readouterr().err
+        assert f"{flag} {tmp_path / 'missing'}: no such model folder" in err
+        assert ("--model" in err) == (flag == "--model")
+
+
+class _Stop(Exception):
+    pass
+
+
+def test_cli_guide_flags_options_and_default_output_dir(cli_inputs, tmp_path, monkeypatch):
+    """The guide's flags reach the trainer; --option reaches the task; no --output-dir: the guide's layout."""
+    import nsr.trainer
+
+    seen = {}
+
+    def capture(**kwargs):
+        seen.update(kwargs)
+        raise _Stop
+
+    monkeypatch.setattr(nsr.trainer, "NSRTrainer", capture)
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(_Stop):
+        cli_main(["train", "--mode", "w-reinforce", "--vlm-name", str(cli_inputs / "base"), "--dataset-name", "synthchart",
+                  "--seed", "2026", "--subset-size", "6", "--num-epochs", "1", "--num-generations", "4",
+                  "--reward-threshold", "0.7", "--lambda-psr", "0.2", "--option", "types=rank", "--option", "credit=graded"])
+    config, dataset = seen["args"], seen["train_dataset"]
+    assert (config.objective, config.reward_threshold, config.lambda_psr, config.seed) == ("w-reinforce", 0.7, 0.2, 2026)
+    assert (config.num_generations, config.num_train_epochs, len(dataset)) == (4, 1.0, 6)
+    assert set(dataset["question_type"]) == {"rank"} and set(dataset["credit"]) == {"ranking"}
+    # checkpoints go next to the default output folder grpo-start-ckpts/<model name>-<mode>-<seed>
+    assert config.output_dir == "grpo-start-ckpts/base-w-reinforce-2026.checkpoints"
+    from nsr.train_cli import default_output_dir
+    assert str(default_output_dir("Qwen/Qwen2.5-VL-3B-Instruct", "nsr", 2025)) == \
+        "grpo-start-ckpts/Qwen2.5-VL-3B-Instruct-nsr-2025"
+
+
+def test_reward_function_grades_as_the_credit_column_says():
+    from nsr.train_cli import reward_correctness
+
+    completions, answers = ["DKBQ", "DKQB", "30"], ["DKQB", "DKQB", "40"]
+    assert reward_correctness(completions, answers) == [0.0, 1.0, 0.0]
+    assert reward_correctness(completions, answers, credit=["ranking", "ranking", "graded"]) == [0.5, 1.0, 0.75]

@@ -22,12 +22,13 @@ WARMSTART_DEFAULTS = {"steps": 420, "lr": 1e-3, "batch_size": 32}
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    from nsr.data_cli import add_option_argument
+
     parser.add_argument("--model", default=EMBEDDED, help="'embedded' (tiny model, warm-started here) or a hub id / local folder")
     parser.add_argument("--output-dir", required=True, help="where the start policy folder is written")
     parser.add_argument("--seed", type=int, default=2025)
     parser.add_argument("--dataset-name", default="synthchart", help="task name or .parquet file with warm-start problems")
-    parser.add_argument("--option", action="append", default=[], metavar="KEY=VALUE",
-                        help="task option of the warm-start problems (repeatable), as `nsr subset --option`")
+    add_option_argument(parser, "task option of the warm-start problems")
     parser.add_argument("--warmstart-steps", type=int, default=WARMSTART_DEFAULTS["steps"])
     parser.add_argument("--warmstart-lr", type=float, default=WARMSTART_DEFAULTS["lr"])
     parser.add_argument("--warmstart-batch-size", type=int, default=WARMSTART_DEFAULTS["batch_size"])

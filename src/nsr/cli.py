@@ -24,6 +24,20 @@ COMMANDS = {
 }
 
 
+class TypedFlag(argparse.Action):
+    """Stores like "store" and remembers which spelling of the option was typed (``--vlm-name`` or
+    ``--model``), so an error about its value names the flag the user wrote (see ``typed_flag``)."""
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        setattr(namespace, self.dest, values)
+        namespace.typed_flags = {**getattr(namespace, "typed_flags", {}), self.dest: option_string}
+
+
+def typed_flag(args: argparse.Namespace, dest: str, default: str) -> str:
+    """The spelling of option ``dest`` on the command line; ``default`` when it was not typed."""
+    return getattr(args, "typed_flags", {}).get(dest) or default
+
+
 def build_parser(command: str) -> tuple[argparse.ArgumentParser, object]:
     module_name, help_text = COMMANDS[command]
     module = importlib.import_module(module_name)

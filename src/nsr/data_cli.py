@@ -19,13 +19,18 @@ def parse_options(pairs: list[str]) -> dict[str, str]:
     return options
 
 
+def add_option_argument(parser: argparse.ArgumentParser, what: str = "task adapter option") -> None:
+    """`--option KEY=VALUE` (repeatable), as every command that reads a task takes it."""
+    parser.add_argument("--option", action="append", default=[], metavar="KEY=VALUE",
+                        help=f"{what} (repeatable), e.g. --option hub_id=ORG/NAME, --option credit=graded")
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--dataset-name", default="synthchart", help="task name or .parquet file")
     parser.add_argument("--split", required=True, help="warmstart | train | test")
     parser.add_argument("--subset-size", type=int, default=None, help="number of problems (default: all)")
     parser.add_argument("--seed", type=int, default=2025)
-    parser.add_argument("--option", action="append", default=[], metavar="KEY=VALUE",
-                        help="task adapter option (repeatable), e.g. --option path=data/evochart.json")
+    add_option_argument(parser)
     parser.add_argument("--exclude", nargs="+", default=[], metavar="PARQUET",
                         help="problem files whose problems this subset must not contain (the test set "
                              "leaves out the training subset; a parquet pool draws from the rest)")

@@ -1,7 +1,8 @@
 """`nsr train`: train a policy with grpo / psr / nsr / w-reinforce (flags follow the seed guide's main.py).
 
 The output folder (model + tokenizer/processor + train_log.csv) appears atomically when training
-has finished. Trainer checkpoints and the running train_log.csv live in the sibling folder
+has finished; without --output-dir it is the seed guide's `grpo-start-ckpts/<model name>-<mode>-<seed>`.
+Trainer checkpoints and the running train_log.csv live in the sibling folder
 `<output-dir>.checkpoints/`, which survives a failed job (Snakemake deletes failed outputs)
 so `--resume` can continue from its last checkpoint.
 """
@@ -18,22 +19,32 @@ from nsr.io import InputError, atomic_path
 
 MODES = ("grpo", "psr", "nsr", "w-reinforce")
 LOG_NAME = "train_log.csv"
+CHECKPOINT_ROOT = "grpo-start-ckpts"  # the seed guide's checkpoint folder
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    from nsr.cli import TypedFlag
+    from nsr.data_cli import add_option_argument
+
     parser.add_argument("--mode", choices=MODES, required=True, help="training objective")
-    parser.add_argument("--model", "--vlm-name", dest="model", required=True,
-                        help="start policy: local folder or hub id")
+    parser.add_argument("--vlm-name", "--model", dest="model", required=True, action=TypedFlag,
+                        help="start policy: local model folder or hub id (e.g. Qwen/Qwen2.5-VL-3B-Instruct)")
     parser.add_argument("--dataset-name", required=True,
-                        help="task name (e.g. synthchart) or a .parquet from `nsr subset`")
-    parser.add_argument("--output-dir", required=True, help="final HF model folder (written atomically)")
+                        help="task name (synthchart, evochart, chartqa, math) or a .parquet from `nsr subset`")
+    add_option_argument(parser, "task option of --dataset-name (and --eval-dataset)")
+    parser.add_argument("--output-dir", default=None,
+                        help=f"final HF model folder (written atomically); default: the seed guide's layout "
+                             f"{CHECKPOINT_ROOT}/<model name>-<mode>-<seed>, the model name being the last part "
+                             f"of --vlm-name (e.g. {CHECKPOINT_ROOT}/Qwen2.5-VL-3B-Instruct-nsr-2025)")
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--subset-size", type=int, default=None, help="number of training problems (default: all)")
     parser.add_argument("--num-epochs", type=float, default=1.0)
     parser.add_argument("--max-steps", type=int, default=None, help="optimizer steps; overrides --num-epochs")
     parser.add_argument("--num-generations", type=int, default=8, help="completions per prompt")
     parser.add_argument("--prompts-per-step", type=int, default=8, help="prompts per device per step")
-    parser.add_argument("--reward-threshold", type=float, default=0.5, help="correct = reward >= threshold")
+    parser.add_argument("--reward-threshold", type=float, default=0.5,
+                        help="a sample is positive iff its reward >= this, negative otherwise (1.0: fully correct "
+                             "only); matters with graded rewards (task option credit=graded)")
     parser.add_argument("--lambda-psr", type=float, default=0.1, help="weight of correct samples in w-reinforce")
     parser.add_argument("--learning-rate", type=float, default=1e-6)
     parser.add_argument("--max-completion-length", type=int, default=256)
@@ -54,8 +65,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="sampled completions per held-out problem for eval_entropy")
 
 
+def default_output_dir(model: str, mode: str, seed: int) -> Path:
+    """The seed guide's checkpoint layout: grpo-start-ckpts/<model name>-<mode>-<seed>."""
+    return Path(CHECKPOINT_ROOT) / f"{Path(model.rstrip('/')).name}-{mode}-{seed}"
+
+
 def validate(args: argparse.Namespace) -> None:
-    """One clear InputError naming the flag, before any model is loaded."""
+    """One clear InputError naming the flag as typed, before any model is loaded."""
+    from nsr.cli import typed_flag
+
     checks = [
         (args.num_generations >= 2, "--num-generations must be >= 2 (TRL's GRPOTrainer needs a group per prompt)"),
         (args.lambda_psr >= 0, "--lambda-psr must be >= 0"),
@@ -77,22 +95,25 @@ def validate(args: argparse.Namespace) -> None:
     for ok, message in checks:
         if not ok:
             raise InputError(message)
-    model = Path(args.model)
+    model, model_flag = Path(args.model), typed_flag(args, "model", "--vlm-name")
     # A hub id is "org/name"; anything else that does not exist locally is a typo'd folder.
     looks_like_hub_id = args.model.count("/") == 1 and not args.model.startswith((".", "/", "~"))
     if not model.exists() and not looks_like_hub_id:
-        raise InputError(f"--model {args.model}: no such model folder")
+        raise InputError(f"{model_flag} {args.model}: no such model folder (give a local model folder or a "
+                         "hub id such as Qwen/Qwen2.5-VL-3B-Instruct)")
     if model.exists() and not (model / "config.json").exists():
-        raise InputError(f"--model {args.model}: not a model folder (no config.json)")
+        raise InputError(f"{model_flag} {args.model}: not a model folder (no config.json)")
     if model.exists() and model.resolve() == Path(args.output_dir).resolve():
-        raise InputError("--output-dir must differ from --model")
+        raise InputError(f"--output-dir must differ from {model_flag}")
 
 
-def reward_correctness(completions, answer, **_):
-    """TRL reward function: nsr.rewards.score of each completion against the `answer` column."""
+def reward_correctness(completions, answer, credit=None, **_):
+    """TRL reward function: nsr.rewards.score of each completion against the `answer` column,
+    graded as the problem's `credit` column says (binary without one)."""
     from nsr.rewards import score
 
-    return [score(_completion_text(c), str(a)) for c, a in zip(completions, answer)]
+    credit = credit if credit is not None else ["binary"] * len(completions)
+    return [score(_completion_text(c), str(a), k) for c, a, k in zip(completions, answer, credit)]
 
 
 def _completion_text(completion) -> str:
@@ -126,7 +147,7 @@ def build_dataset(frame):
 
 
 # Flags that do not change what is trained: a checkpoint stays resumable when only these differ.
-RUN_ONLY_FLAGS = ("resume", "keep_checkpoints", "num_threads", "checkpoint_every", "output_dir")
+RUN_ONLY_FLAGS = ("resume", "keep_checkpoints", "num_threads", "checkpoint_every", "output_dir", "typed_flags")
 RUN_ARGS_NAME = "run_args.json"
 
 
@@ -140,19 +161,25 @@ def checkpoint_dir(output_dir: str | Path) -> Path:
 
 
 def run(args: argparse.Namespace) -> None:
+    from nsr.data_cli import parse_options
+
+    if args.output_dir is None:
+        args.output_dir = str(default_output_dir(args.model, args.mode, args.seed))
     validate(args)
     from nsr.data import load_problems
 
-    problems = load_problems(args.dataset_name, split="train", num=args.subset_size, seed=args.seed)
+    options = parse_options(args.option)
+    problems = load_problems(args.dataset_name, split="train", num=args.subset_size, seed=args.seed, **options)
     eval_problems = None
     if args.eval_every:
-        eval_problems = load_problems(args.eval_dataset, split="test", num=args.eval_size, seed=args.seed)
+        eval_problems = load_problems(args.eval_dataset, split="test", num=args.eval_size, seed=args.seed, **options)
         if "image" in eval_problems.columns and eval_problems["image"].isna().all():
             eval_problems = eval_problems.drop(columns="image")
 
     import torch
     from transformers.trainer_utils import get_last_checkpoint
 
+    from nsr.cli import typed_flag
     from nsr.trainer import HeldOutEvalCallback, NSRConfig, NSRTrainer, TrainLogCallback
     from nsr.vlm import load_processing
 
@@ -194,8 +221,9 @@ def run(args: argparse.Namespace) -> None:
         save_total_limit=1,  # only the newest checkpoint is needed to resume
         report_to="none",
     )
+    shown = {k: v for k, v in vars(args).items() if k != "typed_flags"}
     print("nsr train config:\n" + json.dumps({
-        **vars(args), "checkpoints": str(ckpt_dir), "resume_from": last, "device": str(config.device),
+        **shown, "checkpoints": str(ckpt_dir), "resume_from": last, "device": str(config.device),
         "bf16": config.bf16, "loss_type": config.loss_type, "beta": config.beta,
         "generation_batch_size": config.generation_batch_size,
     }, indent=2, default=str), flush=True)
@@ -206,14 +234,14 @@ def run(args: argparse.Namespace) -> None:
     # class comes from nsr.vlm, whose loader also knows the torchvision-free processor of tiny VLMs.
     processing = load_processing(model_path)
     if "image" in problems.columns and problems["image"].notna().any() and not hasattr(processing, "image_processor"):
-        raise InputError(f"--model {args.model}: the problems have images but the model folder has no processor config")
+        raise InputError(f"{typed_flag(args, 'model', '--vlm-name')} {args.model}: the problems have images but the "
+                         "model folder has no processor config")
     log_path = ckpt_dir / LOG_NAME
     callbacks = [TrainLogCallback(log_path, extra_columns=HeldOutEvalCallback.COLUMNS if args.eval_every else ())]
     if args.eval_every:  # before the log writer, so it sees the evaluation in the same step's logs
         callbacks.insert(0, HeldOutEvalCallback(
             eval_problems, processing, args.eval_every, max_new_tokens=args.max_completion_length,
-            temperature=args.temperature, num_samples=args.eval_samples, reward_threshold=args.reward_threshold,
-            seed=args.seed))
+            temperature=args.temperature, num_samples=args.eval_samples, seed=args.seed))
     trainer = NSRTrainer(
         model=model_path,
         reward_funcs=reward_correctness,
