@@ -174,8 +174,8 @@ def test_cli_writes_json_and_prints_seed_guide_lines(tmp_path, capsys):
     cli.main(["passk", "--samples", str(samples), "--method", "grpo", "--seed", "1", "--test-set", "aime25",
               "--output", str(out), "--num-bootstrap", "100"])
     printed = capsys.readouterr().out
-    assert "Pass@1: 43.75%" in printed  # (4 + 1 + 1 + 1) / 16
-    assert "Pass@4: 100.00%" in printed
+    # the seed guide's block: (4 + 1 + 1 + 1) / 16 at k = 1
+    assert "Pass@k Results:\n  Pass@1: 43.75%\n  Pass@2: 62.50%\n  Pass@4: 100.00%\n" in printed
     result = json.loads(out.read_text())
     assert set(result) == {"method", "test_set", "seed", "n", "num_problems", "pass_at_k", "ci95"}
     assert result["method"] == "grpo" and result["seed"] == 1 and result["n"] == 4
@@ -191,3 +191,17 @@ def test_cli_bad_file_exits_with_clear_error(tmp_path, capsys):
         cli.main(["passk", "--samples", str(bad)])
     assert exit_info.value.code == 2
     assert str(bad) in capsys.readouterr().err
+
+
+def test_cli_seed_guide_flags_and_formats_by_content(tmp_path, capsys):
+    """`--samples-path S --output-path R --method-name M` as in the guide; a parquet named .json is read."""
+    frame = samples_frame([0, 2, 4], n=4)
+    frame.to_parquet(tmp_path / "samples_nsr.json")  # Parquet bytes under a .json name
+    (tmp_path / "samples.jsonl").write_text("".join(json.dumps(r) + "\n" for r in frame.to_dict("records")))
+    for name in ("samples_nsr.json", "samples.jsonl"):
+        out = tmp_path / f"results_{name}.json"
+        cli.main(["passk", "--samples-path", str(tmp_path / name), "--output-path", str(out), "--method-name", "NSR",
+                  "--num-bootstrap", "50"])
+        assert "Pass@k Results:\n  Pass@1: 50.00%\n" in capsys.readouterr().out  # (0 + 2 + 4) / 12
+        result = json.loads(out.read_text())
+        assert result["method"] == "NSR" and result["pass_at_k"]["1"] == pytest.approx(0.5)

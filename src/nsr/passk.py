@@ -7,7 +7,6 @@ numerically stable product 1 - prod_{i=n-c+1}^{n} (1 - k/i), vectorised over pro
 from __future__ import annotations
 
 import argparse
-import json
 import re
 from pathlib import Path
 from typing import Sequence
@@ -16,6 +15,7 @@ import numpy as np
 import pandas as pd
 
 from nsr.io import InputError, write_json
+from nsr.sampling.formats import read_samples_table
 
 REQUIRED_COLUMNS = ("problem_id", "correct")
 DEFAULT_TEST_SET = "test"  # the study's own test set (results/data/test.parquet)
@@ -84,32 +84,13 @@ def bootstrap_ci(values: np.ndarray, num_bootstrap: int = 1000, seed: int = 0,
     return np.percentile(means, tail, axis=0), np.percentile(means, 100 - tail, axis=0)
 
 
-def _read_table(path: Path) -> pd.DataFrame:
-    suffix = path.suffix.lower()
-    if suffix == ".parquet":
-        return pd.read_parquet(path)
-    text = path.read_text()
-    if suffix == ".jsonl" or (suffix != ".json" and not text.lstrip().startswith("[")):
-        rows = [json.loads(line) for line in text.splitlines() if line.strip()]
-    else:
-        try:
-            rows = json.loads(text)
-        except json.JSONDecodeError:  # a .json file holding JSON lines
-            rows = [json.loads(line) for line in text.splitlines() if line.strip()]
-    if isinstance(rows, dict) and isinstance(rows.get("samples"), list):
-        rows = rows["samples"]
-    if not isinstance(rows, list) or not all(isinstance(r, dict) for r in rows):
-        raise InputError(f"{path}: expected a JSON list of objects (or JSON lines), one per sample")
-    return pd.DataFrame(rows)
-
-
 def load_samples(path: str | Path) -> pd.DataFrame:
-    """Rows (problem_id, correct: bool) from a samples parquet, JSON list or JSONL file."""
+    """Rows (problem_id, correct: bool) from a samples parquet, JSON list or JSONL file (format by content)."""
     path = Path(path)
     if not path.is_file():
         raise InputError(f"samples file {path} does not exist")
     try:
-        frame = _read_table(path)
+        frame = read_samples_table(path)
     except InputError:
         raise
     except Exception as exc:  # noqa: BLE001 - any parser failure is an unreadable file
@@ -172,7 +153,7 @@ def evaluate(paths: Sequence[str | Path], method: str | None = None, seeds: Sequ
     """
     paths = [Path(p) for p in paths]
     if not paths:
-        raise InputError("--samples: give at least one samples file")
+        raise InputError("--samples-path: give at least one samples file")
     if seeds is None or len(seeds) == 0:
         seeds = [_seed_from_name(p) for p in paths]
     if len(seeds) != len(paths):
@@ -208,10 +189,10 @@ def evaluate(paths: Sequence[str | Path], method: str | None = None, seeds: Sequ
 
 
 def format_lines(result: dict) -> list[str]:
-    """The seed guide's printout, "Pass@1: 65.14%", one line per k (± seed std when aggregated)."""
-    lines = []
+    """The seed guide's printout: "Pass@k Results:", then "  Pass@1: 65.14%" per k (± seed std when aggregated)."""
+    lines = ["Pass@k Results:"]
     for k, value in result["pass_at_k"].items():
-        line = f"Pass@{k}: {value:.2%}"
+        line = f"  Pass@{k}: {value:.2%}"
         if "std" in result:
             line += f" ± {result['std'][k]:.2%} over {len(result['seeds'])} seeds"
         lines.append(line)
@@ -219,14 +200,17 @@ def format_lines(result: dict) -> list[str]:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--samples", nargs="+", required=True,
-                        help="samples parquet / JSON / JSONL file(s); several = seeds of one method")
-    parser.add_argument("--method", default=None, help="method name (default: the samples file's folder)")
+    parser.add_argument("--samples-path", "--samples", dest="samples", nargs="+", required=True,
+                        help="samples file(s) of `nsr sample`: .json / .jsonl / .parquet, the format read from "
+                             "the content; several = seeds of one method")
+    parser.add_argument("--method-name", "--method", dest="method", default=None,
+                        help="method name (default: the samples file's folder)")
     parser.add_argument("--seed", type=int, nargs="*", default=None,
                         help="seed of each samples file (default: parsed from 'seed<N>' in the name)")
     parser.add_argument("--test-set", default=DEFAULT_TEST_SET,
                         help="name of the test set the samples are from (a panel of the comparison plot)")
-    parser.add_argument("--output", default=None, help="pass_at_k JSON to write (atomically)")
+    parser.add_argument("--output-path", "--output", dest="output", default=None,
+                        help="pass_at_k JSON to write (atomically)")
     parser.add_argument("--num-bootstrap", type=int, default=1000, help="bootstrap replicates for the 95%% CI")
     parser.add_argument("--bootstrap-seed", type=int, default=0)
 
@@ -239,3 +223,4 @@ def run(args: argparse.Namespace) -> None:
     print("\n".join(format_lines(result)))
     if args.output:
         write_json(args.output, result)
+        print(f"wrote {args.output}")

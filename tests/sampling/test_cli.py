@@ -37,3 +37,30 @@ def test_bad_problem_file_names_it(model_dir, tmp_path, capsys, content):
     assert exc.value.code == 2
     err = capsys.readouterr().err
     assert str(bad) in err and ("answer" in err if content is None else "not a readable parquet" in err)
+
+
+def test_cli_unknown_output_suffix_names_the_flag_before_loading(model_dir, tmp_path, capsys, monkeypatch):
+    from nsr.sampling import backends
+
+    monkeypatch.setattr(backends, "make_sampler", lambda *a, **k: pytest.fail("loaded a model"))
+    for flag in ("--output-path", "--output"):
+        with pytest.raises(SystemExit) as exc:
+            cli_main(["sample", "--checkpoint-path", str(model_dir), "--dataset-name", "synthchart",
+                      flag, str(tmp_path / "samples_nsr.txt"), "--num-samples", "2"])
+        assert exc.value.code == 2
+        err = capsys.readouterr().err
+        assert f"{flag} {tmp_path / 'samples_nsr.txt'}:" in err and ".json / .jsonl / .parquet" in err
+    assert not list(tmp_path.iterdir())
+
+
+def test_cli_option_reaches_the_task(model_dir, tmp_path):
+    out = tmp_path / "samples.jsonl"
+    cli_main(["sample", "--checkpoint-path", str(model_dir), "--dataset-name", "synthchart", "--subset-size", "3",
+              "--option", "types=rank", "--option", "credit=graded", "--output-path", str(out),
+              "--num-samples", "2", "--max-new-tokens", "4", "--backend", "hf"])
+    from nsr.data import load_problems
+    from nsr.sampling.formats import read_samples_table
+
+    frame = read_samples_table(out)
+    problems = load_problems("synthchart", split="test", num=3, seed=2025, types="rank")
+    assert list(frame["problem_id"].unique()) == list(problems["problem_id"])

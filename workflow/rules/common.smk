@@ -34,9 +34,9 @@ STAGE_MODULES = {
     "train": ["trainer.py", "objectives.py", "train_cli.py", "sampling/decoding.py", "rewards.py", "vlm.py", "data.py"],
     "sample": [
         "sampling/__init__.py", "sampling/decoding.py", "sampling/backends.py", "sampling/store.py", "sampling/cli.py",
-        "rewards.py", "vlm.py", "data.py",
+        "sampling/formats.py", "rewards.py", "vlm.py", "data.py",
     ],
-    "passk": ["passk.py"],
+    "passk": ["passk.py", "sampling/formats.py"],
     "plot": ["plotting.py"],
 }
 

@@ -1,20 +1,33 @@
-"""`nsr sample`: n samples per test problem, scored, written to a samples parquet (resumable)."""
+"""`nsr sample`: n samples per test problem, scored, written to a samples file (resumable).
+
+The file's format follows its name (nsr.sampling.formats): .json the seed guide's samples JSON,
+.jsonl JSON lines, .parquet Parquet; any other name stops before a model is loaded.
+"""
 
 from __future__ import annotations
 
 import argparse
 
+from nsr.io import InputError
 from nsr.sampling.backends import BACKENDS, SamplingSettings, resolve_backend
+from nsr.sampling.formats import samples_format
 from nsr.sampling.store import sample_to_file
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--model", "--checkpoint-path", dest="model", required=True, help="model folder (or hub id)")
+    from nsr.cli import TypedFlag
+    from nsr.data_cli import add_option_argument
+
+    parser.add_argument("--checkpoint-path", "--model", dest="model", required=True,
+                        help="model folder (e.g. grpo-start-ckpts/<model name>-<mode>-<seed> of `nsr train`) or hub id")
     parser.add_argument("--dataset-name", default="synthchart", help="task name or .parquet problem file")
+    add_option_argument(parser, "task option of --dataset-name")
     parser.add_argument("--split", default="test", help="split when --dataset-name is a task (default: test)")
     parser.add_argument("--subset-size", type=int, default=None, help="number of problems (default: all)")
     parser.add_argument("--data-seed", type=int, default=2025, help="seed of the problem subset (as `nsr subset`)")
-    parser.add_argument("--output", "--output-path", dest="output", required=True, help="samples .parquet")
+    parser.add_argument("--output-path", "--output", dest="output", required=True, action=TypedFlag,
+                        help="samples file; the format follows the name: .json (the seed guide's list of records, "
+                             "one per sample), .jsonl (JSON lines) or .parquet")
     parser.add_argument("--num-samples", type=int, default=256, help="samples per problem")
     parser.add_argument("--temperature", type=float, default=1.0, help="0 = greedy")
     parser.add_argument("--top-p", type=float, default=1.0)
@@ -26,16 +39,22 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="problems per generation call and per resume chunk (default: 1 for hf, 32 for vllm)",
     )
     parser.add_argument("--num-threads", type=int, default=None, help="torch CPU threads")
-    parser.add_argument("--reward-threshold", type=float, default=0.5, help="correct = reward >= threshold")
 
 
 def run(args: argparse.Namespace) -> None:
+    from nsr.cli import typed_flag
     from nsr.data import load_problems
+    from nsr.data_cli import parse_options
 
+    try:
+        samples_format(args.output)
+    except InputError as exc:
+        raise InputError(f"{typed_flag(args, 'output', '--output-path')} {exc}") from None
     settings = SamplingSettings(args.num_samples, args.temperature, args.top_p, args.max_new_tokens, args.seed)
     settings.validate()
     resolve_backend(args.backend)  # fail on a missing vllm before loading anything
-    problems = load_problems(args.dataset_name, split=args.split, num=args.subset_size, seed=args.data_seed)
+    problems = load_problems(args.dataset_name, split=args.split, num=args.subset_size, seed=args.data_seed,
+                             **parse_options(args.option))
     frame = sample_to_file(
         args.model,
         problems,
@@ -43,7 +62,6 @@ def run(args: argparse.Namespace) -> None:
         settings,
         backend=args.backend,
         problems_per_call=args.problems_per_call,
-        reward_threshold=args.reward_threshold,
         num_threads=args.num_threads,
     )
     per_problem = frame.groupby("problem_id")["correct"].mean()

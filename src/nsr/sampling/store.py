@@ -1,8 +1,9 @@
 """Scoring and the resumable chunk store behind `nsr sample` (sample_to_file).
 
 Finished problems go to ``<output>.partial/chunk-XXXXX.parquet`` (each written atomically); a
-re-run with the same settings, model files and problems skips them; the final parquet appears
-atomically once every problem is done, and the partial store is then removed.
+re-run with the same settings, model files and problems skips them; the final samples file
+(format by its suffix, nsr.sampling.formats) appears atomically once every problem is done, and
+the partial store is then removed.
 """
 
 from __future__ import annotations
@@ -20,19 +21,23 @@ import pandas as pd
 
 from nsr.io import InputError, write_json, write_parquet
 from nsr.sampling.backends import SamplingSettings, make_sampler, resolve_backend
+from nsr.sampling.formats import samples_format, write_samples
 from nsr.sampling.decoding import plain_prompt, problem_seed
 
 SAMPLE_COLUMNS = ("problem_id", "sample_idx", "completion", "extracted", "answer", "reward", "correct")
 
 
-def score_rows(problems: pd.DataFrame, completions: Sequence[Sequence[str]], reward_threshold: float) -> pd.DataFrame:
-    from nsr.rewards import extract_answer, score
+def score_rows(problems: pd.DataFrame, completions: Sequence[Sequence[str]]) -> pd.DataFrame:
+    """One row per sample: reward as the problem's ``credit`` grades it, correct = full credit (the
+    task's own accuracy, what Pass@k counts), whatever a training threshold was."""
+    from nsr.rewards import extract_answer, full_credit, score
 
     records = []
     for (_, row), samples in zip(problems.iterrows(), completions):
+        credit = row["credit"] if "credit" in row.index else "binary"
         for idx, text in enumerate(samples):
-            reward = float(score(text, row["answer"]))
-            records.append((row["problem_id"], idx, text, extract_answer(text), row["answer"], reward, reward >= reward_threshold))
+            reward = float(score(text, row["answer"], credit))
+            records.append((row["problem_id"], idx, text, extract_answer(text), row["answer"], reward, full_credit(reward)))
     frame = pd.DataFrame.from_records(records, columns=list(SAMPLE_COLUMNS))
     return frame.astype({"problem_id": str, "sample_idx": "int64", "reward": "float64", "correct": bool})
 
@@ -47,7 +52,9 @@ def _model_fingerprint(model_dir: str | Path) -> str:
 
 
 def _problem_fingerprint(problems: pd.DataFrame) -> str:
-    text = json.dumps([[str(r.problem_id), str(r.answer), repr(plain_prompt(r.prompt))] for r in problems.itertuples()])
+    # credit changes the rewards, so partials scored under another credit are not reused
+    text = json.dumps([[str(r.problem_id), str(r.answer), repr(plain_prompt(r.prompt)), getattr(r, "credit", "binary")]
+                       for r in problems.itertuples()])
     digest = hashlib.sha256(text.encode())
     for image in problems["image"] if "image" in problems.columns else ():
         digest.update(_image_bytes(image))
@@ -83,13 +90,13 @@ def sample_to_file(
     *,
     backend: str = "auto",
     problems_per_call: int | None = None,
-    reward_threshold: float = 0.5,
     num_threads: int | None = None,
     progress: bool = True,
 ) -> pd.DataFrame:
-    """Sample, score and write the samples parquet; resumes from ``<output>.partial``. Returns the frame."""
+    """Sample, score and write the samples file; resumes from ``<output>.partial``. Returns the frame."""
     from tqdm.auto import tqdm
 
+    samples_format(output)  # an unknown suffix fails before any model is loaded
     settings.validate()
     problems = _validate_problems(problems)
     if "image" in problems.columns and Path(model_dir).is_dir():
@@ -108,7 +115,6 @@ def sample_to_file(
     meta = {
         **asdict(settings),
         "backend": backend,
-        "reward_threshold": reward_threshold,
         "model": str(model_dir),
         "model_fingerprint": _model_fingerprint(model_dir),
         "problems_fingerprint": _problem_fingerprint(problems),
@@ -132,7 +138,7 @@ def sample_to_file(
             seeds = [problem_seed(settings.seed, pid) for pid in batch["problem_id"]]
             images = {"images": list(batch["image"])} if "image" in batch.columns else {}
             completions = sampler.sample(list(batch["prompt"]), seeds, settings, **images)
-            write_parquet(partial / f"chunk-{next_chunk:05d}.parquet", score_rows(batch, completions, reward_threshold))
+            write_parquet(partial / f"chunk-{next_chunk:05d}.parquet", score_rows(batch, completions))
             next_chunk += 1
             drawn += len(batch) * settings.num_samples
             bar.set_postfix(samples_per_s=f"{drawn / (time.perf_counter() - start):.0f}", refresh=False)
@@ -147,7 +153,7 @@ def sample_to_file(
     if frame["problem_id"].nunique() != len(problems) or len(frame) != len(problems) * settings.num_samples:
         raise RuntimeError(f"{partial}: partial store is inconsistent ({len(frame)} rows); delete it and re-run")
     frame.attrs = {"nsr_sampling": meta}  # pandas keeps attrs in the parquet metadata
-    write_parquet(output, frame)
+    write_samples(output, frame)
     shutil.rmtree(partial)
     return frame
 
