@@ -3,6 +3,7 @@
     decoding.py  shared-prefix decoding (shared_prefix_sample) and prompt encoding
     backends.py  SamplingSettings; HFSampler, VLLMSampler; resolve_backend, make_sampler
     store.py     scoring and the resumable chunk store (sample_to_file; resume rules there)
+    formats.py   samples files: .json (the seed guide's records) / .jsonl / .parquet by name, read by content
     cli.py       `nsr sample`
 
 hf: each prompt is prefilled ONCE, its KV cache is repeated n times, and a compact decode loop

@@ -21,8 +21,8 @@ import pandas as pd
 
 from nsr.io import InputError, write_json, write_parquet
 from nsr.sampling.backends import SamplingSettings, make_sampler, resolve_backend
-from nsr.sampling.formats import samples_format, write_samples
 from nsr.sampling.decoding import plain_prompt, problem_seed
+from nsr.sampling.formats import samples_format, write_samples
 
 SAMPLE_COLUMNS = ("problem_id", "sample_idx", "completion", "extracted", "answer", "reward", "correct")
 
