@@ -70,8 +70,19 @@ def test_dry_run_default_lists_method_by_seed_jobs(tmp_path):
     assert counts["plot_comparison"] == 1 and counts["plot_training"] == 1
 
 
+def local_task_files(options: dict, workdir: Path) -> None:
+    """The data files and image folder a preset's task options name, as a user would download them."""
+    for key, value in options.items():
+        if key == "image_root":
+            (workdir / value).mkdir(parents=True, exist_ok=True)
+        elif key.endswith("path"):
+            (workdir / value).parent.mkdir(parents=True, exist_ok=True)
+            (workdir / value).write_text("[]")
+
+
 @pytest.mark.parametrize("preset", sorted((REPO / "config" / "experiments").glob("*.yaml")), ids=lambda p: p.stem)
 def test_dry_run_presets(preset, tmp_path):
+    local_task_files(yaml.safe_load(preset.read_text())["data"].get("options", {}), tmp_path)
     result = snakemake("-n", "--configfile", str(preset), workdir=tmp_path)
     assert result.returncode == 0, result.stdout + result.stderr
     config = yaml.safe_load(preset.read_text())
@@ -126,32 +137,73 @@ def test_embedded_base_warm_starts_on_the_study_task_options(tmp_path):
     assert "--option 'max_categories=4' --option 'types=rank'" in next(
         line for line in result.stdout.splitlines() if "nsr base" in line)
     # a hub / local model is copied as is: task options are not its parameters
-    hub = write_config(tmp_path, lambda c: (c["data"].update(options={"types": "rank"}), c["base"].update(model="m")))
+    hub = write_config(tmp_path, lambda c: (c["data"].update(options={"types": "rank"}), c["base"].update(model="org/m")))
     result = snakemake("-n", "-p", "results/models/base", "--configfile", str(hub), workdir=tmp_path)
     assert "--option" not in next(line for line in result.stdout.splitlines() if "nsr base" in line)
 
 
+# A few of tests/test_study_config.py's mistakes, through Snakemake: the dry run stops before any
+# job with one short message naming the key (not Snakemake's schema dump of the whole config).
 BAD_CONFIGS = {
-    "unknown objective": (lambda c: c["methods"].update(foo={"objective": "ppo"}), "objective"),
-    "negative lambda": (lambda c: c["methods"]["w-reinforce"].update(lambda_psr=-0.5), "lambda_psr"),
-    "n < 1": (lambda c: c["sampling"].update(num_samples=0), "num_samples"),
-    "missing key": (lambda c: c["data"].pop("test_size"), "test_size"),
-    "too few generations": (lambda c: c["train"].update(num_generations=1), "num_generations"),
-    "extra test set named as the study's": (
-        lambda c: c["data"]["extra_test_sets"].update(mix={"size": 2}), "data.extra_test_sets.mix"),
-    "extra test set with a typo": (
-        lambda c: c["data"]["extra_test_sets"]["rank"].update(sise=2), "sise"),
+    "top-level typo": (lambda c: c.update(sampleing=c.pop("sampling")), "sampleing: unknown key (did you mean sampling?)"),
+    "method key typo": (lambda c: c["methods"]["w-reinforce"].update(lamda_psr=0.5),
+                        "methods.w-reinforce.lamda_psr: unknown key (did you mean lambda_psr?)"),
+    "missing dataset file": (lambda c: c["data"].update(dataset="missing.parquet"),
+                             "data.dataset: no such file missing.parquet"),
+    "bad extra_args": (lambda c: c["train"].update(extra_args="--checkpoint-evry 5"),
+                       "train.extra_args: nsr train cannot parse it: unrecognized arguments: --checkpoint-evry 5"),
+    "no bootstrap": (lambda c: c["evaluation"].update(num_bootstrap=0), "evaluation.num_bootstrap: must be >= 1, got 0"),
 }
 
 
 @pytest.mark.parametrize("case", sorted(BAD_CONFIGS))
 def test_bad_config_stops_before_any_job_naming_the_key(case, tmp_path):
-    edit, key = BAD_CONFIGS[case]
-    result = snakemake("-n", "--configfile", str(write_config(tmp_path, edit)), workdir=tmp_path)
+    edit, message = BAD_CONFIGS[case]
+    config = write_config(tmp_path, edit)
+    result = snakemake("-n", "--configfile", str(config), workdir=tmp_path)
     assert result.returncode != 0
     output = result.stdout + result.stderr
-    assert key in output, output
-    assert "Job stats" not in output
+    assert f"config {config}: 1 mistake\n  {message}\n" in output, output
+    assert "Job stats" not in output and len(output.strip().splitlines()) < 10, output
+
+
+def test_yaml_error_in_the_default_config_names_file_and_line(tmp_path):
+    """Snakemake's own message for a broken config file names neither; the workflow checks the
+    embedded default itself (a --configfile is parsed by Snakemake first: `nsr check-config`)."""
+    copy = tmp_path / "workflow-copy"
+    shutil.copytree(REPO, copy, ignore=shutil.ignore_patterns(".git", ".venv", "results", "logs", ".snakemake",
+                                                                 "tests", "benchmarks", "docs", "__pycache__"))
+    default = copy / "config" / "config.yaml"
+    default.write_text(default.read_text() + "evaluation: {num_bootstrap: [1}\n")
+    lines = default.read_text().count("\n")
+    cmd = [*SNAKEMAKE, "-s", str(copy / "Snakefile"), "-n", "--directory", str(tmp_path)]
+    result = subprocess.run(cmd, cwd=copy, capture_output=True, text=True, timeout=120)
+    assert result.returncode != 0
+    assert f"{default}:{lines}:31: YAML syntax error: expected ',' or ']', but got '}}'" in result.stdout + result.stderr
+
+
+def test_no_training_key_changes_how_any_method_is_evaluated(tmp_path):
+    """Pass@k depends on the model and the sampling/evaluation keys only: with every training key
+    changed (in train and in every trained method) the sample and passk commands are the same."""
+    def commands(config):
+        result = snakemake("-n", "-p", "--forceall", "--configfile", str(config), workdir=tmp_path)
+        assert result.returncode == 0, result.stdout + result.stderr
+        lines = [line.removeprefix("Shell command: ").strip() for line in result.stdout.splitlines()]
+        return sorted(line for line in lines if line.startswith(("nsr gpus --count 0 -- nsr sample", "nsr passk")))
+
+    def change_training(c):
+        changed = dict(learning_rate=0.5, max_steps=1, num_epochs=3, num_generations=3, prompts_per_step=1,
+                       max_completion_length=3, temperature=0.7, reward_threshold=1.0, lambda_psr=0.9,
+                       extra_args="--checkpoint-every 7", eval_every=0)
+        c["train"].update(changed)
+        for entry in c["methods"].values():
+            if entry["objective"] != "none":
+                entry.update(reward_threshold=0.2, lambda_psr=0.0)
+
+    same = commands(TINY_CONFIG)
+    # per method and test set: sample, passk of the seed, passk over seeds
+    assert len(same) == 2 * 3 * len(yaml.safe_load(TINY_CONFIG.read_text())["methods"])
+    assert commands(write_config(tmp_path, change_training)) == same
 
 
 def test_unknown_method_in_target_is_named(tmp_path):

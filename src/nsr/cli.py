@@ -21,6 +21,7 @@ COMMANDS = {
     "plot": ("nsr.plotting", "comparison figure + tables, training-dynamics figure"),
     "launch": ("nsr.launch", "accelerate launch with processes/machines from the job's gpu/nodes resources"),
     "gpus": ("nsr.gpus", "run a command on GPUs of its own (CUDA_VISIBLE_DEVICES from lock files)"),
+    "check-config": ("nsr.study_config", "check a study config (YAML, schema, files, options) as the workflow does"),
 }
 
 
@@ -35,7 +36,7 @@ def build_parser(command: str) -> tuple[argparse.ArgumentParser, object]:
 def main(argv: list[str] | None = None) -> None:
     argv = list(sys.argv[1:] if argv is None else argv)
     if not argv or argv[0] in ("-h", "--help") or argv[0] not in COMMANDS:
-        lines = [f"  {name:<8} {help_text}" for name, (_, help_text) in COMMANDS.items()]
+        lines = [f"  {name:<12} {help_text}" for name, (_, help_text) in COMMANDS.items()]
         print("usage: nsr <command> [options]\n\ncommands:\n" + "\n".join(lines))
         if argv and argv[0] not in ("-h", "--help"):
             print(f"\nnsr: unknown command {argv[0]!r}", file=sys.stderr)
@@ -46,7 +47,9 @@ def main(argv: list[str] | None = None) -> None:
     try:
         module.run(args)
     except InputError as exc:
-        print(f"nsr {argv[0]}: error: {exc}", file=sys.stderr)
+        # One line: messages quoting a library's error can hold line breaks.
+        message = " ".join(line.strip() for line in str(exc).splitlines() if line.strip())
+        print(f"nsr {argv[0]}: error: {message}", file=sys.stderr)
         sys.exit(2)
 
 

@@ -10,6 +10,9 @@ from __future__ import annotations
 import re
 import threading
 
+# A sample is correct (Pass@k, held-out accuracy) only at full credit: the task's own accuracy,
+# whatever reward threshold training uses to split positive from negative samples.
+FULL_CREDIT = 1.0
 # Relative tolerance of ChartQA's "relaxed accuracy".
 RELATIVE_TOLERANCE = 0.05
 # Longest candidate handed to math-verify: sympy on huge inputs is the one slow path left
@@ -71,6 +74,11 @@ def extract_answer(completion: str) -> str:
         if line.strip():
             return _strip_answer(line)
     return _strip_answer(text)
+
+
+def is_correct(reward: float) -> bool:
+    """Whether a sample with this reward counts as correct: full credit only."""
+    return reward >= FULL_CREDIT
 
 
 def parse_number(text: str) -> float | None:

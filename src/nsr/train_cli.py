@@ -15,6 +15,7 @@ import shutil
 from pathlib import Path
 
 from nsr.io import InputError, atomic_path
+from nsr.model_source import check_model, loading
 
 MODES = ("grpo", "psr", "nsr", "w-reinforce")
 LOG_NAME = "train_log.csv"
@@ -30,7 +31,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--subset-size", type=int, default=None, help="number of training problems (default: all)")
     parser.add_argument("--num-epochs", type=float, default=1.0)
-    parser.add_argument("--max-steps", type=int, default=None, help="optimizer steps; overrides --num-epochs")
+    parser.add_argument("--max-steps", type=int, default=None,
+                        help="optimizer steps; overrides --num-epochs (-1: as many as --num-epochs give)")
     parser.add_argument("--num-generations", type=int, default=8, help="completions per prompt")
     parser.add_argument("--prompts-per-step", type=int, default=8, help="prompts per device per step")
     parser.add_argument("--reward-threshold", type=float, default=0.5, help="correct = reward >= threshold")
@@ -54,14 +56,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="sampled completions per held-out problem for eval_entropy")
 
 
-def validate(args: argparse.Namespace) -> None:
-    """One clear InputError naming the flag, before any model is loaded."""
+def check_flags(args: argparse.Namespace) -> None:
+    """The ranges of the flags (no file is looked at): one InputError naming the flag.
+    The workflow's config check runs this too, on the command a train job would run."""
     checks = [
         (args.num_generations >= 2, "--num-generations must be >= 2 (TRL's GRPOTrainer needs a group per prompt)"),
         (args.lambda_psr >= 0, "--lambda-psr must be >= 0"),
         (0 < args.reward_threshold <= 1, "--reward-threshold must be in (0, 1] (rewards lie in [0, 1])"),
         (args.learning_rate > 0, "--learning-rate must be > 0"),
-        (args.max_steps is None or args.max_steps > 0, "--max-steps must be > 0"),
+        (args.max_steps is None or args.max_steps == -1 or args.max_steps > 0,
+         "--max-steps must be > 0 (or -1: as many as --num-epochs give)"),
         (args.num_epochs > 0, "--num-epochs must be > 0"),
         (args.subset_size is None or args.subset_size > 0, "--subset-size must be > 0"),
         (args.prompts_per_step >= 1, "--prompts-per-step must be >= 1"),
@@ -77,13 +81,13 @@ def validate(args: argparse.Namespace) -> None:
     for ok, message in checks:
         if not ok:
             raise InputError(message)
+
+
+def validate(args: argparse.Namespace) -> None:
+    """One clear InputError naming the flag, before anything is loaded or written."""
+    check_flags(args)
+    check_model(args.model)
     model = Path(args.model)
-    # A hub id is "org/name"; anything else that does not exist locally is a typo'd folder.
-    looks_like_hub_id = args.model.count("/") == 1 and not args.model.startswith((".", "/", "~"))
-    if not model.exists() and not looks_like_hub_id:
-        raise InputError(f"--model {args.model}: no such model folder")
-    if model.exists() and not (model / "config.json").exists():
-        raise InputError(f"--model {args.model}: not a model folder (no config.json)")
     if model.exists() and model.resolve() == Path(args.output_dir).resolve():
         raise InputError("--output-dir must differ from --model")
 
@@ -158,19 +162,28 @@ def run(args: argparse.Namespace) -> None:
 
     if args.num_threads:
         torch.set_num_threads(args.num_threads)
+    model_path = str(Path(args.model).resolve()) if Path(args.model).exists() else args.model
+    # TRL loads the model by its config's architecture (text LM or VLM, ZeRO-3 aware); the processing
+    # class comes from nsr.vlm, whose loader also knows the torchvision-free processor of tiny VLMs.
+    with loading(args.model):
+        processing = load_processing(model_path)
+    if "image" in problems.columns and problems["image"].notna().any() and not hasattr(processing, "image_processor"):
+        raise InputError(f"--model {args.model}: the problems have images but the model folder has no processor config")
+
     ckpt_dir = checkpoint_dir(args.output_dir)
+    main_process = os.environ.get("RANK", "0") == "0"
     fingerprint = json.loads(json.dumps(training_fingerprint(args), default=str))
     saved_args = ckpt_dir / RUN_ARGS_NAME
     stale = args.resume and saved_args.exists() and json.loads(saved_args.read_text()) != fingerprint
     if stale:
         print(f"--resume: {ckpt_dir} holds a run with other settings; starting from scratch", flush=True)
-    if (stale or not args.resume) and ckpt_dir.exists() and os.environ.get("RANK", "0") == "0":
+    if (stale or not args.resume) and ckpt_dir.exists() and main_process:
         shutil.rmtree(ckpt_dir)  # a fresh run must not mix with an earlier run's checkpoints or log
     last = get_last_checkpoint(str(ckpt_dir)) if args.resume and ckpt_dir.is_dir() else None
+    created = not ckpt_dir.exists()
     ckpt_dir.mkdir(parents=True, exist_ok=True)
-    if os.environ.get("RANK", "0") == "0":
+    if main_process:
         saved_args.write_text(json.dumps(fingerprint, indent=2) + "\n")
-    model_path = str(Path(args.model).resolve()) if Path(args.model).exists() else args.model
 
     config = NSRConfig(
         output_dir=str(ckpt_dir),
@@ -202,26 +215,26 @@ def run(args: argparse.Namespace) -> None:
     if args.resume and last is None:
         print(f"--resume: no checkpoint in {ckpt_dir}; starting from scratch", flush=True)
 
-    # TRL loads the model by its config's architecture (text LM or VLM, ZeRO-3 aware); the processing
-    # class comes from nsr.vlm, whose loader also knows the torchvision-free processor of tiny VLMs.
-    processing = load_processing(model_path)
-    if "image" in problems.columns and problems["image"].notna().any() and not hasattr(processing, "image_processor"):
-        raise InputError(f"--model {args.model}: the problems have images but the model folder has no processor config")
     log_path = ckpt_dir / LOG_NAME
     callbacks = [TrainLogCallback(log_path, extra_columns=HeldOutEvalCallback.COLUMNS if args.eval_every else ())]
     if args.eval_every:  # before the log writer, so it sees the evaluation in the same step's logs
         callbacks.insert(0, HeldOutEvalCallback(
             eval_problems, processing, args.eval_every, max_new_tokens=args.max_completion_length,
-            temperature=args.temperature, num_samples=args.eval_samples, reward_threshold=args.reward_threshold,
-            seed=args.seed))
-    trainer = NSRTrainer(
-        model=model_path,
-        reward_funcs=reward_correctness,
-        args=config,
-        train_dataset=build_dataset(problems),
-        processing_class=processing,
-        callbacks=callbacks,
-    )
+            temperature=args.temperature, num_samples=args.eval_samples, seed=args.seed))
+    try:
+        with loading(args.model):
+            trainer = NSRTrainer(
+                model=model_path,
+                reward_funcs=reward_correctness,
+                args=config,
+                train_dataset=build_dataset(problems),
+                processing_class=processing,
+                callbacks=callbacks,
+            )
+    except InputError:
+        if created and main_process:  # nothing trained: leave no checkpoint folder behind
+            shutil.rmtree(ckpt_dir, ignore_errors=True)
+        raise
     trainer.train(resume_from_checkpoint=last)
 
     # Every rank saves (ZeRO-3 gathers weights collectively) into a staging folder next to the

@@ -54,6 +54,8 @@ class NSRConfig(GRPOConfig):
             raise ValueError(f"objective must be one of {methods()}, got {self.objective!r}")
         if self.lambda_psr < 0:
             raise ValueError(f"lambda_psr must be >= 0, got {self.lambda_psr}")
+        if not 0 < self.reward_threshold <= 1:
+            raise ValueError(f"reward_threshold must be in (0, 1] (rewards lie in [0, 1]), got {self.reward_threshold}")
         if self.objective != "grpo" and self.loss_type not in _TOKEN_MEAN_LOSSES:
             raise ValueError(
                 f"objective {self.objective!r} needs a token-mean loss_type {_TOKEN_MEAN_LOSSES}, "
@@ -189,7 +191,7 @@ class HeldOutEvalCallback(TrainerCallback):
     - eval_entropy: token-mean entropy of the policy's sampling distribution (logits / temperature)
       over ``num_samples`` completions sampled per problem at the training temperature, i.e. the
       entropy of generated responses, measured as TRL's training ``entropy`` column is;
-    - eval_accuracy: fraction of problems whose greedy completion is correct (reward >= threshold).
+    - eval_accuracy: fraction of problems whose greedy completion is correct (full credit, as Pass@k counts).
 
     Results are added to the logs of the same step (so TrainLogCallback, listed after this
     callback, writes them). Every process evaluates the same problems (ZeRO-3 forwards are
@@ -199,18 +201,18 @@ class HeldOutEvalCallback(TrainerCallback):
     COLUMNS = ("eval_entropy", "eval_accuracy")
 
     def __init__(self, problems, processing, every: int, *, max_new_tokens: int, temperature: float = 1.0,
-                 num_samples: int = 4, reward_threshold: float = 0.5, seed: int = 0, batch_size: int = 8):
+                 num_samples: int = 4, seed: int = 0, batch_size: int = 8):
         if every < 1 or num_samples < 1 or batch_size < 1:
             raise ValueError("HeldOutEvalCallback needs every, num_samples and batch_size >= 1")
         self.problems = problems.reset_index(drop=True)
         self.processing = processing
         self.every, self.max_new_tokens, self.temperature = every, max_new_tokens, temperature
-        self.num_samples, self.reward_threshold, self.batch_size = num_samples, reward_threshold, batch_size
+        self.num_samples, self.batch_size = num_samples, batch_size
         self.seed = seed
         self._pending: dict[str, float] = {}
 
     def evaluate(self, model) -> dict[str, float]:
-        from nsr.rewards import score
+        from nsr.rewards import is_correct, score
         from nsr.sampling.decoding import encode_problems, eos_ids, problem_seed, shared_prefix_sample
         from nsr.vlm import tokenizer_of
 
@@ -230,7 +232,7 @@ class HeldOutEvalCallback(TrainerCallback):
                 greedy = shared_prefix_sample(model, ids, 1, temperature=0, **kw)
                 for rows, answer in zip(greedy, batch["answer"]):
                     text = tokenizer.decode(rows[0], skip_special_tokens=True)
-                    correct += float(score(text, str(answer)) >= self.reward_threshold)
+                    correct += float(is_correct(score(text, str(answer))))
                 seeds = [problem_seed(self.seed, pid) for pid in batch["problem_id"]]
                 _, entropies = shared_prefix_sample(model, ids, self.num_samples, temperature=self.temperature,
                                                     seeds=seeds, return_entropies=True, **kw)

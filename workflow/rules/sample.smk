@@ -11,7 +11,6 @@ rule sample:
         max_new_tokens=config["sampling"]["max_new_tokens"],
         backend=config["sampling"]["backend"],
         problems_per_call=config["sampling"].get("problems_per_call", 1),
-        reward_threshold=lambda wc: method_settings(wc.method)["reward_threshold"],
         gpus=gpus_per_node("sample"),
         code=code_stamp("sample"),
     log:
@@ -28,7 +27,7 @@ rule sample:
         " nsr sample --model {input.model} --dataset-name {input.data} --output {output}"
         " --num-samples {params.num_samples} --temperature {params.temperature} --top-p {params.top_p}"
         " --max-new-tokens {params.max_new_tokens} --backend {params.backend}"
-        " --problems-per-call {params.problems_per_call} --reward-threshold {params.reward_threshold}"
+        " --problems-per-call {params.problems_per_call}"
         " --seed {wildcards.seed} --num-threads {threads} > {log} 2>&1"
 
 

@@ -16,9 +16,14 @@ image|imgname|image_path, id|question_id); list answers take their first element
 
 from __future__ import annotations
 
-from nsr.tasks._common import CHART_OPTIONS, load_chart
+from nsr.tasks._common import CHART_OPTIONS, check_chart, load_chart
 
 OPTIONS = CHART_OPTIONS
+
+
+def check(split: str, options: dict) -> dict:
+    """Option names and values for ``split`` and local files present, without reading any data."""
+    return check_chart("evochart", split, options)
 
 
 def load(split: str, num: int | None, seed: int, **options) -> list[dict]:
