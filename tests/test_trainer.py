@@ -277,15 +277,28 @@ def test_cli_resume_ignores_checkpoints_of_other_settings(cli_inputs, tmp_path):
     assert {float(r["learning_rate"]) for r in rows} == {5e-4}
 
 
-def test_cli_rejects_bad_arguments_before_loading(cli_inputs, tmp_path, capsys):
+def test_cli_rejects_bad_arguments_before_loading(cli_inputs, tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    (tmp_path / "no-weights").mkdir()
+    (tmp_path / "no-weights" / "config.json").write_text('{"model_type": "qwen2", "architectures": ["Qwen2ForCausalLM"]}')
+    shutil.copy(cli_inputs / "base" / "tokenizer.json", tmp_path / "no-weights")
+    shutil.copy(cli_inputs / "base" / "tokenizer_config.json", tmp_path / "no-weights")
     cases = [
-        (["--num-generations", "1"], "--num-generations"),
-        (["--lambda-psr", "-1"], "--lambda-psr"),
-        (["--model", str(tmp_path / "missing")], "no such model folder"),
+        (["--num-generations", "1"], "--num-generations must be >= 2"),
+        (["--lambda-psr", "-1"], "--lambda-psr must be >= 0"),
+        (["--reward-threshold", "0"], "--reward-threshold must be in (0, 1]"),
+        (["--max-steps", "0"], "--max-steps must be > 0 (or -1: as many as --num-epochs give)"),
+        (["--model", str(tmp_path / "missing")], f"--model {tmp_path}/missing: no such model folder"),
+        (["--model", str(tmp_path)], f"--model {tmp_path}: not a model folder (no config.json)"),
+        (["--model", "org/missing"], "--model org/missing: cannot load this hub id (offline or not on the hub?)"),
+        (["--model", str(tmp_path / "no-weights")], f"--model {tmp_path}/no-weights: cannot load this local folder"),
+        (["--dataset-name", str(tmp_path / "none.parquet")], f"problem file {tmp_path}/none.parquet does not exist"),
     ]
     for extra, message in cases:
-        with pytest.raises(SystemExit):
+        with pytest.raises(SystemExit) as stop:
             cli_main(["train", "--mode", "nsr", "--model", str(cli_inputs / "base"), "--dataset-name",
-                      str(cli_inputs / "train.parquet"), "--output-dir", str(tmp_path / "o"), *extra])
-        assert message in capsys.readouterr().err
-    assert not (tmp_path / "o").exists()
+                      str(cli_inputs / "train.parquet"), "--output-dir", str(tmp_path / "o"), "--max-steps", "1", *extra])
+        err = capsys.readouterr().err
+        assert stop.value.code == 2 and err.startswith(f"nsr train: error: {message}") and err.count("\n") == 1, err
+        # nothing left behind: no output, no checkpoint folder (a failed run that trained keeps it to resume)
+        assert not (tmp_path / "o").exists() and not (tmp_path / "o.checkpoints").exists(), extra

@@ -25,10 +25,18 @@ COMMANDS = {
 }
 
 
+class ArgumentParser(argparse.ArgumentParser):
+    """argparse that raises InputError instead of printing usage and exiting: every error a user
+    can cause is one line (`nsr <command> --help` shows the usage)."""
+
+    def error(self, message):
+        raise InputError(f"{message} (see {self.prog} --help)")
+
+
 def build_parser(command: str) -> tuple[argparse.ArgumentParser, object]:
     module_name, help_text = COMMANDS[command]
     module = importlib.import_module(module_name)
-    parser = argparse.ArgumentParser(prog=f"nsr {command}", description=help_text)
+    parser = ArgumentParser(prog=f"nsr {command}", description=help_text)
     module.add_arguments(parser)
     return parser, module
 
@@ -43,9 +51,8 @@ def main(argv: list[str] | None = None) -> None:
             sys.exit(2)
         return
     parser, module = build_parser(argv[0])
-    args = parser.parse_args(argv[1:])
     try:
-        module.run(args)
+        module.run(parser.parse_args(argv[1:]))
     except InputError as exc:
         # One line: messages quoting a library's error can hold line breaks.
         message = " ".join(line.strip() for line in str(exc).splitlines() if line.strip())

@@ -8,6 +8,7 @@ config, so `nsr train|sample|base` fail with one line before creating any output
 from __future__ import annotations
 
 import contextlib
+import json
 import re
 from pathlib import Path
 from typing import Iterator
@@ -19,10 +20,19 @@ HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
 
 
 def model_source_error(name: str) -> str | None:
-    """Why ``name`` is neither a model folder (with config.json) nor shaped like a hub id; None if fine."""
+    """Why ``name`` is neither a model folder (save_pretrained's config.json) nor shaped like a hub
+    id; None if fine."""
     path = Path(name).expanduser()
     if path.is_dir():
-        return None if (path / "config.json").is_file() else f"{name}: not a model folder (no config.json)"
+        config = path / "config.json"
+        if not config.is_file():
+            return f"{name}: not a model folder (no config.json)"
+        try:
+            fields = json.loads(config.read_text())
+        except (OSError, ValueError) as exc:
+            return f"{name}: config.json is not readable JSON ({first_line(exc)})"
+        missing = [k for k in ("model_type", "architectures") if not (isinstance(fields, dict) and fields.get(k))]
+        return f"{name}: config.json has no {' / '.join(missing)} (not saved by save_pretrained?)" if missing else None
     if path.exists():
         return f"{name}: not a folder"
     if HUB_ID.match(name) and not name.startswith((".", "~")):

@@ -225,19 +225,13 @@ def _unknown_options(key: str, task_name: str, options: dict) -> list[str]:
     return [f"{key}.options.{k}: unknown option of task {task_name}{_suggest(k, known)}" for k in options if k not in known]
 
 
-class _Parser(argparse.ArgumentParser):
-    """argparse that raises instead of printing usage and exiting."""
-
-    def error(self, message):
-        raise InputError(message)
-
-
 def train_parser(only_given: bool = False) -> argparse.ArgumentParser:
     """`nsr train`'s parser; ``only_given``: no defaults and nothing required, so a parse yields
     exactly the flags on the command line."""
+    from nsr.cli import ArgumentParser
     from nsr.train_cli import add_arguments
 
-    parser = _Parser(prog="nsr train")
+    parser = ArgumentParser(prog="nsr train")
     add_arguments(parser)
     if only_given:
         for action in parser._actions:

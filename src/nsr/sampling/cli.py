@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 
+from nsr.model_source import check_model
 from nsr.sampling.backends import BACKENDS, SamplingSettings, resolve_backend
 from nsr.sampling.store import sample_to_file
 
@@ -26,7 +27,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="problems per generation call and per resume chunk (default: 1 for hf, 32 for vllm)",
     )
     parser.add_argument("--num-threads", type=int, default=None, help="torch CPU threads")
-    parser.add_argument("--reward-threshold", type=float, default=0.5, help="correct = reward >= threshold")
+    parser.add_argument("--reward-threshold", action=NoThreshold, help=argparse.SUPPRESS)
+
+
+class NoThreshold(argparse.Action):
+    """`--reward-threshold` was once taken here; now a sample's `correct` is the task's own accuracy."""
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        parser.error(f"{option_string}: not a sampling setting: a sample is correct iff the task's verifier gives it "
+                     "full credit, so Pass@k never depends on a threshold (the threshold is `nsr train`'s)")
 
 
 def run(args: argparse.Namespace) -> None:
@@ -35,6 +44,7 @@ def run(args: argparse.Namespace) -> None:
     settings = SamplingSettings(args.num_samples, args.temperature, args.top_p, args.max_new_tokens, args.seed)
     settings.validate()
     resolve_backend(args.backend)  # fail on a missing vllm before loading anything
+    check_model(args.model)
     problems = load_problems(args.dataset_name, split=args.split, num=args.subset_size, seed=args.data_seed)
     frame = sample_to_file(
         args.model,
@@ -43,7 +53,6 @@ def run(args: argparse.Namespace) -> None:
         settings,
         backend=args.backend,
         problems_per_call=args.problems_per_call,
-        reward_threshold=args.reward_threshold,
         num_threads=args.num_threads,
     )
     per_problem = frame.groupby("problem_id")["correct"].mean()

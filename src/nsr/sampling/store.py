@@ -2,7 +2,14 @@
 
 Finished problems go to ``<output>.partial/chunk-XXXXX.parquet`` (each written atomically); a
 re-run with the same settings, model files and problems skips them; the final parquet appears
-atomically once every problem is done, and the partial store is then removed.
+atomically once every problem is done, and the partial store is then removed. A run that fails on
+bad input (InputError: a model that cannot be loaded, images without a processor) removes the
+partial store it created.
+
+A sample is ``correct`` iff the task's verifier gives it full credit (nsr.rewards.is_correct):
+Pass@k depends on the model and the sampling settings only, never on a training threshold.
+The model is identified by the content of its files (not their path or modification time), so
+the same model, copied elsewhere, resumes the same partial samples and writes the same bytes.
 """
 
 from __future__ import annotations
@@ -19,31 +26,38 @@ from typing import Any, Sequence
 import pandas as pd
 
 from nsr.io import InputError, write_json, write_parquet
+from nsr.model_source import loading, model_source_error
 from nsr.sampling.backends import SamplingSettings, make_sampler, resolve_backend
 from nsr.sampling.decoding import plain_prompt, problem_seed
 
 SAMPLE_COLUMNS = ("problem_id", "sample_idx", "completion", "extracted", "answer", "reward", "correct")
 
 
-def score_rows(problems: pd.DataFrame, completions: Sequence[Sequence[str]], reward_threshold: float) -> pd.DataFrame:
-    from nsr.rewards import extract_answer, score
+def score_rows(problems: pd.DataFrame, completions: Sequence[Sequence[str]]) -> pd.DataFrame:
+    from nsr.rewards import extract_answer, is_correct, score
 
     records = []
     for (_, row), samples in zip(problems.iterrows(), completions):
         for idx, text in enumerate(samples):
             reward = float(score(text, row["answer"]))
-            records.append((row["problem_id"], idx, text, extract_answer(text), row["answer"], reward, reward >= reward_threshold))
+            records.append((row["problem_id"], idx, text, extract_answer(text), row["answer"], reward, is_correct(reward)))
     frame = pd.DataFrame.from_records(records, columns=list(SAMPLE_COLUMNS))
     return frame.astype({"problem_id": str, "sample_idx": "int64", "reward": "float64", "correct": bool})
 
 
 def _model_fingerprint(model_dir: str | Path) -> str:
-    """Changes when the model folder's files change, so a retrained model never reuses old partials."""
+    """A hash of the model folder's file names and contents, so a retrained model never reuses old
+    partials while a copy of the same model does. Training logs (*.csv: train_log.csv holds wall
+    times) are left out: they do not change what the model samples."""
     path = Path(model_dir)
     if not path.is_dir():
         return str(model_dir)  # a hub id: its name is all we have
-    stats = sorted((p.name, p.stat().st_size, p.stat().st_mtime_ns) for p in path.iterdir() if p.is_file())
-    return hashlib.sha256(repr(stats).encode()).hexdigest()[:16]
+    digest = hashlib.sha256()
+    for file in sorted(f for f in path.rglob("*") if f.is_file() and f.suffix != ".csv"):
+        digest.update(file.relative_to(path).as_posix().encode() + b"\0")
+        with file.open("rb") as stream:
+            digest.update(hashlib.file_digest(stream, "sha256").digest())
+    return digest.hexdigest()[:16]
 
 
 def _problem_fingerprint(problems: pd.DataFrame) -> str:
@@ -83,15 +97,15 @@ def sample_to_file(
     *,
     backend: str = "auto",
     problems_per_call: int | None = None,
-    reward_threshold: float = 0.5,
     num_threads: int | None = None,
     progress: bool = True,
 ) -> pd.DataFrame:
     """Sample, score and write the samples parquet; resumes from ``<output>.partial``. Returns the frame."""
-    from tqdm.auto import tqdm
-
     settings.validate()
     problems = _validate_problems(problems)
+    error = model_source_error(str(model_dir))
+    if error:
+        raise InputError(f"--model {error}")
     if "image" in problems.columns and Path(model_dir).is_dir():
         from nsr.vlm import PROCESSOR_FILES
 
@@ -108,36 +122,21 @@ def sample_to_file(
     meta = {
         **asdict(settings),
         "backend": backend,
-        "reward_threshold": reward_threshold,
-        "model": str(model_dir),
         "model_fingerprint": _model_fingerprint(model_dir),
         "problems_fingerprint": _problem_fingerprint(problems),
     }
     if partial.exists() and _read_meta(partial) != meta:
         print(f"nsr sample: settings changed since {partial} was written; starting over", file=sys.stderr)
         shutil.rmtree(partial)
+    created = not partial.exists()
     partial.mkdir(parents=True, exist_ok=True)
-    write_json(partial / "meta.json", meta)
-
-    chunks = sorted(partial.glob("chunk-*.parquet"))
-    done = {pid for chunk in chunks for pid in pd.read_parquet(chunk, columns=["problem_id"])["problem_id"]}
-    todo = problems[~problems["problem_id"].isin(done)]
-    next_chunk = len(chunks) and int(chunks[-1].stem.split("-")[1]) + 1
-    if len(todo):
-        sampler = make_sampler(backend, model_dir, settings.seed, num_threads)
-        bar = tqdm(total=len(problems), initial=len(problems) - len(todo), unit="problem", file=sys.stderr, disable=not progress)
-        start, drawn = time.perf_counter(), 0
-        for begin in range(0, len(todo), problems_per_call):
-            batch = todo.iloc[begin : begin + problems_per_call]
-            seeds = [problem_seed(settings.seed, pid) for pid in batch["problem_id"]]
-            images = {"images": list(batch["image"])} if "image" in batch.columns else {}
-            completions = sampler.sample(list(batch["prompt"]), seeds, settings, **images)
-            write_parquet(partial / f"chunk-{next_chunk:05d}.parquet", score_rows(batch, completions, reward_threshold))
-            next_chunk += 1
-            drawn += len(batch) * settings.num_samples
-            bar.set_postfix(samples_per_s=f"{drawn / (time.perf_counter() - start):.0f}", refresh=False)
-            bar.update(len(batch))
-        bar.close()
+    try:
+        write_json(partial / "meta.json", meta)
+        _sample_missing(model_dir, problems, partial, settings, backend, problems_per_call, num_threads, progress)
+    except InputError:
+        if created:  # nothing of this run is worth resuming
+            shutil.rmtree(partial, ignore_errors=True)
+        raise
 
     frame = pd.concat([pd.read_parquet(c) for c in sorted(partial.glob("chunk-*.parquet"))], ignore_index=True)
     order = {pid: i for i, pid in enumerate(problems["problem_id"])}
@@ -150,6 +149,34 @@ def sample_to_file(
     write_parquet(output, frame)
     shutil.rmtree(partial)
     return frame
+
+
+def _sample_missing(model_dir, problems: pd.DataFrame, partial: Path, settings: SamplingSettings, backend: str,
+                    problems_per_call: int, num_threads: int | None, progress: bool) -> None:
+    """Sample and score the problems without a chunk in ``partial`` yet, one chunk per call."""
+    from tqdm.auto import tqdm
+
+    chunks = sorted(partial.glob("chunk-*.parquet"))
+    done = {pid for chunk in chunks for pid in pd.read_parquet(chunk, columns=["problem_id"])["problem_id"]}
+    todo = problems[~problems["problem_id"].isin(done)]
+    next_chunk = len(chunks) and int(chunks[-1].stem.split("-")[1]) + 1
+    if not len(todo):
+        return
+    with loading(str(model_dir)):
+        sampler = make_sampler(backend, model_dir, settings.seed, num_threads)
+    bar = tqdm(total=len(problems), initial=len(problems) - len(todo), unit="problem", file=sys.stderr, disable=not progress)
+    start, drawn = time.perf_counter(), 0
+    for begin in range(0, len(todo), problems_per_call):
+        batch = todo.iloc[begin : begin + problems_per_call]
+        seeds = [problem_seed(settings.seed, pid) for pid in batch["problem_id"]]
+        images = {"images": list(batch["image"])} if "image" in batch.columns else {}
+        completions = sampler.sample(list(batch["prompt"]), seeds, settings, **images)
+        write_parquet(partial / f"chunk-{next_chunk:05d}.parquet", score_rows(batch, completions))
+        next_chunk += 1
+        drawn += len(batch) * settings.num_samples
+        bar.set_postfix(samples_per_s=f"{drawn / (time.perf_counter() - start):.0f}", refresh=False)
+        bar.update(len(batch))
+    bar.close()
 
 
 def _read_meta(partial: Path) -> dict | None:
