@@ -3,7 +3,9 @@
 The output folder (model + tokenizer/processor + train_log.csv) appears atomically when training
 has finished. Trainer checkpoints and the running train_log.csv live in the sibling folder
 `<output-dir>.checkpoints/`, which survives a failed job (Snakemake deletes failed outputs)
-so `--resume` can continue from its last checkpoint.
+so `--resume` can continue from its last complete checkpoint. A resumed run equals the
+uninterrupted one: the same weights and train_log.csv (all but its wall-time `seconds` column)
+on CPU, whatever step or epoch it was killed at (see nsr.trainer.NSRTrainer).
 """
 
 from __future__ import annotations
@@ -143,6 +145,21 @@ def checkpoint_dir(output_dir: str | Path) -> Path:
     return output_dir.with_name(output_dir.name + ".checkpoints")
 
 
+def last_complete_checkpoint(ckpt_dir: Path, remove_partial: bool) -> str | None:
+    """The newest checkpoint the Trainer finished writing: trainer_state.json is its last file. A job
+    killed while saving leaves a newer, partial checkpoint; ``remove_partial`` deletes it (so the
+    Trainer's rotation, which keeps the newest, cannot delete the complete one instead)."""
+    steps = {path: int(path.name.split("-")[1]) for path in ckpt_dir.glob("checkpoint-*") if path.name[11:].isdigit()}
+    for path in sorted(steps, key=steps.get, reverse=True):
+        try:
+            json.loads((path / "trainer_state.json").read_text())
+            return str(path)
+        except (OSError, ValueError):
+            if remove_partial:
+                shutil.rmtree(path, ignore_errors=True)
+    return None
+
+
 def run(args: argparse.Namespace) -> None:
     validate(args)
     from nsr.data import load_problems
@@ -155,7 +172,6 @@ def run(args: argparse.Namespace) -> None:
             eval_problems = eval_problems.drop(columns="image")
 
     import torch
-    from transformers.trainer_utils import get_last_checkpoint
 
     from nsr.trainer import HeldOutEvalCallback, NSRConfig, NSRTrainer, TrainLogCallback
     from nsr.vlm import load_processing
@@ -179,7 +195,7 @@ def run(args: argparse.Namespace) -> None:
         print(f"--resume: {ckpt_dir} holds a run with other settings; starting from scratch", flush=True)
     if (stale or not args.resume) and ckpt_dir.exists() and main_process:
         shutil.rmtree(ckpt_dir)  # a fresh run must not mix with an earlier run's checkpoints or log
-    last = get_last_checkpoint(str(ckpt_dir)) if args.resume and ckpt_dir.is_dir() else None
+    last = last_complete_checkpoint(ckpt_dir, remove_partial=main_process) if args.resume and ckpt_dir.is_dir() else None
     created = not ckpt_dir.exists()
     ckpt_dir.mkdir(parents=True, exist_ok=True)
     if main_process:
