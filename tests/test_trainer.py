@@ -350,7 +350,8 @@ def train_subprocess(root, out, kill_at=None, resume=False):
             "--learning-rate", "1e-2", "--seed", "3", "--num-threads", "1", "--checkpoint-every", "2",
             "--eval-dataset", str(root / "test.parquet"), "--eval-every", "3", "--eval-size", "4", "--eval-samples", "2",
             "--output-dir", str(out), *(["--resume"] if resume else [])]
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "KILL_AT": str(kill_at or 0)}
+    # bit-identical resume is a CPU guarantee: keep a visible GPU out of it
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "KILL_AT": str(kill_at or 0), "CUDA_VISIBLE_DEVICES": ""}
     return subprocess.run([sys.executable, str(root / "kill_at_checkpoint.py"), *args], env=env,
                           capture_output=True, text=True, timeout=300)
 
