@@ -75,7 +75,8 @@ MISTAKES = {
                                   "train.accelerate_config: no such file config/accelerate/ddp.yaml (relative paths "
                                   "start at the workflow folder, e.g. config/accelerate/single_process.yaml)"),
     "extra_args unknown flag": (lambda c, _: c["train"].update(extra_args="--checkpoint-evry 5"),
-                                "train.extra_args: nsr train cannot parse it: unrecognized arguments: --checkpoint-evry 5"),
+                                "train.extra_args: nsr train cannot parse it: unrecognized arguments: "
+                                "--checkpoint-evry 5 (see nsr train --help)"),
     "extra_args sets a config key": (lambda c, _: c["methods"]["nsr"].update(extra_args="--learning-rate 1e-3"),
                                      "methods.nsr.extra_args: --learning-rate is set by the workflow from the config "
                                      "key learning_rate; set that instead"),
@@ -109,8 +110,8 @@ MISTAKES = {
     "float size": (lambda c, _: c["data"].update(train_size=16.0), "data.train_size: must be integer, got 16.0"),
     "eval set larger than the test set": (lambda c, _: c["train"].update(eval_size=9),
                                           "train.eval_size: 9 held-out problems asked for, but data.test_size is 4"),
-    "evaluation that never runs": (lambda c, _: c["methods"]["nsr"].update(eval_every=5),
-                                   "methods.nsr.eval_every: 5 is more than max_steps (2): held-out evaluation would "
+    "evaluation that never runs": (lambda c, _: c["methods"]["psr"].update(eval_every=5),
+                                   "methods.psr.eval_every: 5 is more than max_steps (2): held-out evaluation would "
                                    "never run (0 turns it off)"),
     "unknown objective": (lambda c, _: c["methods"].update(foo={"objective": "ppo"}),
                           "methods.foo.objective: 'ppo' is not one of none, grpo, psr, nsr, w-reinforce"),

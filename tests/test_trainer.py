@@ -320,7 +320,8 @@ class KillAfterSave(TrainerCallback):
             os.kill(os.getpid(), signal.SIGKILL)
 
 init = nsr.trainer.NSRTrainer.__init__
-nsr.trainer.NSRTrainer.__init__ = lambda self, *a, callbacks=(), **k: init(self, *a, callbacks=[*callbacks, KillAfterSave()], **k)
+nsr.trainer.NSRTrainer.__init__ = lambda self, *a, callbacks=(), **k: init(
+    self, *a, callbacks=[*callbacks, KillAfterSave()], **k)
 main(sys.argv[1:])
 """
 

@@ -83,7 +83,8 @@ def test_library_call_with_an_unloadable_model_removes_its_partial(problems, tmp
 
 def test_reward_threshold_is_not_a_sampling_setting(model_dir, tmp_path, capsys):
     with pytest.raises(SystemExit) as exc:
-        cli_main(["sample", "--model", str(model_dir), "--output", str(tmp_path / "o.parquet"), "--reward-threshold", "0"])
+        cli_main(["sample", "--model", str(model_dir), "--output", str(tmp_path / "o.parquet"),
+                  "--reward-threshold", "0"])
     assert exc.value.code == 2
     assert capsys.readouterr().err == (
         "nsr sample: error: --reward-threshold: not a sampling setting: a sample is correct iff the task's verifier "

@@ -40,11 +40,14 @@ RULE_NAMES = ["subset", "base", "train", "sample", "passk", "plot"]
 # training and everything downstream, while editing plotting.py re-runs only the plots.
 STAGE_MODULES = {
     "subset": ["data.py", "data_cli.py", "tasks/__init__.py", "tasks/_common.py"],
-    "base": ["base.py", "tiny.py", "vlm.py", "tasks/synthchart.py", "data.py"],
-    "train": ["trainer.py", "objectives.py", "train_cli.py", "sampling/decoding.py", "rewards.py", "vlm.py", "data.py"],
+    "base": ["base.py", "tiny.py", "vlm.py", "tasks/synthchart.py", "data.py", "model_source.py"],
+    "train": [
+        "trainer.py", "objectives.py", "train_cli.py", "sampling/decoding.py", "rewards.py", "vlm.py", "data.py",
+        "model_source.py",
+    ],
     "sample": [
         "sampling/__init__.py", "sampling/decoding.py", "sampling/backends.py", "sampling/store.py", "sampling/cli.py",
-        "rewards.py", "vlm.py", "data.py",
+        "rewards.py", "vlm.py", "data.py", "model_source.py",
     ],
     "passk": ["passk.py"],
     "plot": ["plotting.py"],

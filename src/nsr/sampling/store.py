@@ -164,7 +164,8 @@ def _sample_missing(model_dir, problems: pd.DataFrame, partial: Path, settings: 
         return
     with loading(str(model_dir)):
         sampler = make_sampler(backend, model_dir, settings.seed, num_threads)
-    bar = tqdm(total=len(problems), initial=len(problems) - len(todo), unit="problem", file=sys.stderr, disable=not progress)
+    bar = tqdm(total=len(problems), initial=len(problems) - len(todo), unit="problem", file=sys.stderr,
+               disable=not progress)
     start, drawn = time.perf_counter(), 0
     for begin in range(0, len(todo), problems_per_call):
         batch = todo.iloc[begin : begin + problems_per_call]
