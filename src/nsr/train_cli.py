@@ -37,7 +37,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="optimizer steps; overrides --num-epochs (-1: as many as --num-epochs give)")
     parser.add_argument("--num-generations", type=int, default=8, help="completions per prompt")
     parser.add_argument("--prompts-per-step", type=int, default=8, help="prompts per device per step")
-    parser.add_argument("--reward-threshold", type=float, default=0.5, help="correct = reward >= threshold")
+    parser.add_argument("--reward-threshold", type=float, default=0.5,
+                        help="in (0, 1]: a sample is positive (psr/nsr split) when reward >= threshold")
     parser.add_argument("--lambda-psr", type=float, default=0.1, help="weight of correct samples in w-reinforce")
     parser.add_argument("--learning-rate", type=float, default=1e-6)
     parser.add_argument("--max-completion-length", type=int, default=256)
