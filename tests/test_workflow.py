@@ -366,8 +366,10 @@ def test_dag_pass_at_k_recomputed_from_its_samples(tiny_study):
                 means = np.asarray(values)[picks].mean(axis=1)
                 assert report["ci95"][str(k)] == pytest.approx([np.percentile(means, 2.5), np.percentile(means, 97.5)])
             pass_at_1[test_set, method] = report["pass_at_k"]["1"]
-    assert any(0 < value < 1 for value in pass_at_1.values()), pass_at_1
     assert all(0 < pass_at_1["mix", method] < 1 for method in config["methods"]), pass_at_1
+    # each method is sampled from its own model: trained models sample differently from the base
+    base = pd.read_parquet(results / "samples" / "base" / "seed1.parquet")["completion"]
+    assert not pd.read_parquet(results / "samples" / "nsr" / "seed1.parquet")["completion"].equals(base)
 
 
 @pytest.mark.slow
