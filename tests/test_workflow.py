@@ -154,8 +154,8 @@ def test_embedded_base_warm_starts_on_the_study_task_options(tmp_path):
     assert "--option" not in next(line for line in result.stdout.splitlines() if "nsr base" in line)
 
 
-# A few of tests/test_study_config.py's mistakes, through Snakemake: the dry run stops before any
-# job with one short message naming the key (not Snakemake's schema dump of the whole config).
+# A few mistakes of tests/study_config/test_config_checks.py, through Snakemake: the dry run stops
+# before any job with one short message naming the key (not Snakemake's schema dump of the config).
 BAD_CONFIGS = {
     "top-level typo": (lambda c: c.update(sampleing=c.pop("sampling")), "sampleing: unknown key (did you mean sampling?)"),
     "method key typo": (lambda c: c["methods"]["w-reinforce"].update(lamda_psr=0.5),

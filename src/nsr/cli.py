@@ -21,7 +21,7 @@ COMMANDS = {
     "plot": ("nsr.plotting", "comparison figure + tables, training-dynamics figure"),
     "launch": ("nsr.launch", "accelerate launch with processes/machines from the job's gpu/nodes resources"),
     "gpus": ("nsr.gpus", "run a command on GPUs of its own (CUDA_VISIBLE_DEVICES from lock files)"),
-    "check-config": ("nsr.study_config", "check a study config (YAML, schema, files, options) as the workflow does"),
+    "check-config": ("nsr.study_config.cli", "check a study config (YAML, schema, files, options) as the workflow does"),
 }
 
 

@@ -1,5 +1,5 @@
-"""nsr.study_config: every config mistake is one line naming the key (the workflow runs these
-checks before any job; tests/test_workflow.py shows a dry run stopping on them)."""
+"""nsr.study_config.checks: every config mistake is one line naming the key (the workflow runs
+these checks before any job; tests/test_workflow.py shows a dry run stopping on them)."""
 
 from __future__ import annotations
 
@@ -10,11 +10,9 @@ import pandas as pd
 import pytest
 import yaml
 
-from nsr.cli import main as cli_main
-from nsr.io import InputError
-from nsr.study_config import config_errors, load_schema, load_yaml, report, schema_errors
+from nsr.study_config import config_errors, load_yaml, report
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 TINY = yaml.safe_load((REPO / "tests" / "configs" / "tiny.yaml").read_text())
 
 
@@ -156,52 +154,3 @@ def test_several_mistakes_are_all_listed_briefly():
     message = report(errors + ["one more"], "my.yaml")
     assert message.splitlines()[0] == "config my.yaml: 9 mistakes"
     assert message.splitlines()[-1] == "  ... and 1 more" and len(message.splitlines()) == 10
-
-
-def test_schema_rejects_unknown_keys_in_every_object():
-    """additionalProperties: false on every object of the schema (a new object must not forget it)."""
-    def objects(node, path="schema"):
-        if isinstance(node, dict):
-            if node.get("type") == "object" and "properties" in node:
-                yield path, node
-            for key, value in node.items():
-                yield from objects(value, f"{path}.{key}")
-
-    found = list(objects(load_schema(REPO)))
-    assert len(found) >= 10
-    for path, node in found:
-        assert node.get("additionalProperties") is False, path
-    # method entries accept the train keys a method may override, not seeds
-    config = copy.deepcopy(TINY)
-    for key in load_schema(REPO)["properties"]["train"]["properties"]:
-        if key != "seeds":
-            config["methods"]["nsr"][key] = config["train"].get(key, 1)
-    assert not [e for e in schema_errors(config, load_schema(REPO)) if "unknown key" in e]
-
-
-def test_yaml_errors_name_file_and_line(tmp_path, capsys):
-    bad = tmp_path / "bad.yaml"
-    bad.write_text("data:\n  dataset: synthchart\n  train_size: [1\n")
-    with pytest.raises(InputError, match=rf"^{bad}:4:1: YAML syntax error: expected ',' or '\]', but got "
-                                         r"'<stream end>' \(while parsing a flow sequence at line 3\)$"):
-        load_yaml(bad)
-    twice = tmp_path / "twice.yaml"
-    twice.write_text("train: {seeds: [1]}\ndata: {seed: 1}\ntrain: {seeds: [2]}\n")
-    with pytest.raises(InputError, match=rf"^{twice}:3:1: key 'train' is given twice$"):
-        load_yaml(twice)
-    # `nsr check-config` runs the same checks as the workflow, from the command line
-    with pytest.raises(SystemExit) as stop:
-        cli_main(["check-config", str(bad)])
-    assert stop.value.code == 2
-    assert capsys.readouterr().err.strip() == f"nsr check-config: error: {bad}:4:1: YAML syntax error: expected ',' " \
-                                              "or ']', but got '<stream end>' (while parsing a flow sequence at line 3)"
-    typo = tmp_path / "typo.yaml"
-    config = copy.deepcopy(TINY)
-    config["train"]["eval_evry"] = 1
-    typo.write_text(yaml.safe_dump(config))
-    with pytest.raises(SystemExit):
-        cli_main(["check-config", str(typo)])
-    assert capsys.readouterr().err.splitlines() == [
-        f"config {typo}: 1 mistake", "  train.eval_evry: unknown key (did you mean eval_every?)"]
-    cli_main(["check-config", str(REPO / "tests" / "configs" / "tiny.yaml")])
-    assert capsys.readouterr().out.strip().endswith("tiny.yaml: ok")
