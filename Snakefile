@@ -4,13 +4,26 @@
 # Nothing heavy is imported here: `snakemake -n` of a paper-scale preset takes about a second.
 
 import os
+import sys
 
+# The workflow's own package (config checks in common.smk), also where Snakemake runs without it.
+sys.path.insert(0, os.path.join(workflow.basedir, "src"))
+from snakemake.exceptions import WorkflowError
+
+from nsr.io import InputError
+from nsr.study_config import load_yaml
+
+DEFAULT_CONFIG = os.path.join(workflow.basedir, "config", "config.yaml")
 
 # A --configfile given on the command line replaces the embedded default (it is not merged
 # into it), so a preset's `methods` list is exactly the methods that run.
 if not workflow.overwrite_configfiles:
+    try:  # a YAML error names file and line (Snakemake's own message does not)
+        load_yaml(DEFAULT_CONFIG)
+    except InputError as error:
+        raise WorkflowError(str(error)) from None
 
-    configfile: os.path.join(workflow.basedir, "config", "config.yaml")
+    configfile: DEFAULT_CONFIG
 
 
 include: "workflow/rules/common.smk"

@@ -31,9 +31,14 @@ def test_local_folder_is_saved_as_is(tmp_path):
     assert not list(tmp_path.glob(".out.tmp-*"))  # atomic: no temp folder left
 
 
-def test_missing_folder_is_input_error(tmp_path):
-    with pytest.raises(InputError, match="no-such"):
+def test_missing_or_invalid_folder_is_input_error(tmp_path):
+    with pytest.raises(InputError, match="no-such: no such model folder"):
         base.prepare_base(str(tmp_path / "no-such"), tmp_path / "out")
+    (tmp_path / "tokenizer-only").mkdir()
+    (tmp_path / "tokenizer-only" / "tokenizer.json").write_text("{}")
+    with pytest.raises(InputError, match="tokenizer-only: not a model folder"):
+        base.prepare_base(str(tmp_path / "tokenizer-only"), tmp_path / "out")
+    assert not (tmp_path / "out").exists()
 
 
 def test_embedded_warm_start_learns_and_is_deterministic(tmp_path):

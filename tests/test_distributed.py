@@ -71,7 +71,12 @@ def inputs(tmp_path_factory):
 
 def _train(inputs: Path, config: str, name: str) -> Path:
     out = inputs / name
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1",
+    # Two CPU processes also where a GPU is visible: with CUDA hidden, torch, accelerate and DeepSpeed
+    # take the CPU path (gloo; NSRConfig sets use_cpu for DDP and the gloo backend for ZeRO-3), as on
+    # a machine without one. Visible, both ranks would pick cuda:0 and NCCL refuses ("Duplicate GPU").
+    # (accelerate's --cpu is no way out: it bypasses the DeepSpeed launcher this test is about.)
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1", "CUDA_VISIBLE_DEVICES": "",
+           "DS_ACCELERATOR": "cpu",
            "TORCH_EXTENSIONS_DIR": os.environ.get("TORCH_EXTENSIONS_DIR", str(ROOT / ".cache" / "torch_extensions"))}
     cmd = [sys.executable, "-m", "accelerate.commands.launch", "--config_file", str(CONFIGS / config),
            "--num_processes", str(PROCESSES), "--main_process_port", "0",

@@ -328,28 +328,49 @@ def test_cli_resume_ignores_checkpoints_of_other_settings(cli_inputs, tmp_path):
     assert {float(r["learning_rate"]) for r in rows} == {5e-4}
 
 
-def test_cli_rejects_bad_arguments_before_loading(cli_inputs, tmp_path, capsys):
+def test_cli_rejects_bad_arguments_before_loading(cli_inputs, tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    (tmp_path / "no-weights").mkdir()
+    (tmp_path / "no-weights" / "config.json").write_text('{"model_type": "qwen2", "architectures": ["Qwen2ForCausalLM"]}')
+    shutil.copy(cli_inputs / "base" / "tokenizer.json", tmp_path / "no-weights")
+    shutil.copy(cli_inputs / "base" / "tokenizer_config.json", tmp_path / "no-weights")
     cases = [
-        (["--num-generations", "1"], "--num-generations"),
-        (["--lambda-psr", "-1"], "--lambda-psr"),
-        (["--model", str(tmp_path / "missing")], "no such model folder"),
+        (["--num-generations", "1"], "--num-generations must be >= 2"),
+        (["--lambda-psr", "-1"], "--lambda-psr must be >= 0"),
+        (["--reward-threshold", "0"], "--reward-threshold must be in (0, 1]"),
+        (["--max-steps", "0"], "--max-steps must be > 0 (or -1: as many as --num-epochs give)"),
+        (["--model", str(tmp_path / "missing")], f"--model {tmp_path}/missing: no such model folder"),
+        (["--model", str(tmp_path)], f"--model {tmp_path}: not a model folder (no config.json)"),
+        (["--model", "org/missing"], "--model org/missing: cannot load this hub id (offline or not on the hub?)"),
+        (["--model", str(tmp_path / "no-weights")], f"--model {tmp_path}/no-weights: cannot load this local folder"),
+        (["--dataset-name", str(tmp_path / "none.parquet")], f"problem file {tmp_path}/none.parquet does not exist"),
     ]
     for extra, message in cases:
-        with pytest.raises(SystemExit):
+        with pytest.raises(SystemExit) as stop:
             cli_main(["train", "--mode", "nsr", "--model", str(cli_inputs / "base"), "--dataset-name",
-                      str(cli_inputs / "train.parquet"), "--output-dir", str(tmp_path / "o"), *extra])
-        assert message in capsys.readouterr().err
-    assert not (tmp_path / "o").exists()
-
-
-def test_cli_errors_name_the_flag_as_typed(tmp_path, capsys):
-    for flag in ("--vlm-name", "--model"):
-        with pytest.raises(SystemExit) as exc:
-            cli_main(["train", "--mode", "nsr", flag, str(tmp_path / "missing"), "--dataset-name", "synthchart"])
-        assert exc.value.code == 2
+                      str(cli_inputs / "train.parquet"), "--output-dir", str(tmp_path / "o"), "--max-steps", "1", *extra])
         err = capsys.readouterr().err
-        assert f"{flag} {tmp_path / 'missing'}: no such model folder" in err
-        assert ("--model" in err) == (flag == "--model")
+        assert stop.value.code == 2 and err.startswith(f"nsr train: error: {message}") and err.count("\n") == 1, err
+        # nothing left behind: no output, no checkpoint folder (a failed run that trained keeps it to resume)
+        assert not (tmp_path / "o").exists() and not (tmp_path / "o.checkpoints").exists(), extra
+
+
+def test_cli_errors_name_the_flag_as_typed(tmp_path, capsys, monkeypatch):
+    """Checked before loading (no such folder) or while loading (no weights): the flag as typed, one line."""
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.chdir(tmp_path)  # the default --output-dir (grpo-start-ckpts/...) lands here
+    (tmp_path / "no-weights").mkdir()
+    (tmp_path / "no-weights" / "config.json").write_text('{"model_type": "qwen2", "architectures": ["Qwen2ForCausalLM"]}')
+    for flag in ("--vlm-name", "--model"):
+        for model, message in (("missing", "no such model folder"), ("no-weights", "cannot load this local folder")):
+            with pytest.raises(SystemExit) as exc:
+                cli_main(["train", "--mode", "nsr", flag, str(tmp_path / model), "--dataset-name", "synthchart",
+                          "--subset-size", "2"])
+            assert exc.value.code == 2
+            err = capsys.readouterr().err
+            assert err.startswith(f"nsr train: error: {flag} {tmp_path / model}: {message}") and err.count("\n") == 1, err
+            assert ("--model" in err) == (flag == "--model")
+    assert not (tmp_path / "grpo-start-ckpts").exists()  # nothing written
 
 
 class _Stop(Exception):
@@ -389,3 +410,87 @@ def test_reward_function_grades_as_the_credit_column_says():
     completions, answers = ["DKBQ", "DKQB", "30"], ["DKQB", "DKQB", "40"]
     assert reward_correctness(completions, answers) == [0.0, 1.0, 0.0]
     assert reward_correctness(completions, answers, credit=["ranking", "ranking", "graded"]) == [0.5, 1.0, 0.75]
+
+
+# ---- kill -9 at a checkpoint, then --resume: the same run as an uninterrupted one ------------
+
+# Runs `nsr train` with the given arguments and SIGKILLs itself right after the checkpoint of step
+# $KILL_AT is saved: the hardest stop there is, at the one point a checkpoint guarantees.
+KILL_AT_CHECKPOINT = """
+import os, signal, sys
+import nsr.trainer
+from nsr.cli import main
+from transformers import TrainerCallback
+
+class KillAfterSave(TrainerCallback):
+    def on_save(self, args, state, control, **kwargs):
+        if state.global_step == int(os.environ.get("KILL_AT", "0")):
+            os.kill(os.getpid(), signal.SIGKILL)
+
+init = nsr.trainer.NSRTrainer.__init__
+nsr.trainer.NSRTrainer.__init__ = lambda self, *a, callbacks=(), **k: init(
+    self, *a, callbacks=[*callbacks, KillAfterSave()], **k)
+main(sys.argv[1:])
+"""
+
+
+@pytest.fixture(scope="module")
+def resume_inputs(tmp_path_factory, tok, base_model):
+    from nsr.data import load_problems
+    from nsr.io import write_parquet
+
+    root = tmp_path_factory.mktemp("resume")
+    base_model.save_pretrained(root / "base")
+    tok.save_pretrained(root / "base")
+    write_parquet(root / "train.parquet", load_problems("synthchart", split="train", num=16, seed=1))
+    write_parquet(root / "test.parquet", load_problems("synthchart", split="test", num=4, seed=1))
+    (root / "kill_at_checkpoint.py").write_text(KILL_AT_CHECKPOINT)
+    return root
+
+
+def train_subprocess(root, out, kill_at=None, resume=False):
+    import os
+    import subprocess
+    import sys
+
+    # 16 problems, 4 per step: an epoch is 4 steps, so 12 steps cross two epoch boundaries.
+    args = ["train", "--model", str(root / "base"), "--dataset-name", str(root / "train.parquet"), "--mode", "w-reinforce",
+            "--max-steps", "12", "--prompts-per-step", "4", "--num-generations", "2", "--max-completion-length", "6",
+            "--learning-rate", "1e-2", "--seed", "3", "--num-threads", "1", "--checkpoint-every", "2",
+            "--eval-dataset", str(root / "test.parquet"), "--eval-every", "3", "--eval-size", "4", "--eval-samples", "2",
+            "--output-dir", str(out), *(["--resume"] if resume else [])]
+    # bit-identical resume is a CPU guarantee: keep a visible GPU out of it
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "KILL_AT": str(kill_at or 0), "CUDA_VISIBLE_DEVICES": ""}
+    return subprocess.run([sys.executable, str(root / "kill_at_checkpoint.py"), *args], env=env,
+                          capture_output=True, text=True, timeout=300)
+
+
+@pytest.mark.slow
+def test_killed_and_resumed_training_equals_an_uninterrupted_one(resume_inputs, tmp_path):
+    """kill -9 at checkpoint 6 (inside the 2nd epoch), resume, kill -9 at checkpoint 8 (an epoch
+    boundary), resume to the end: bit-identical weights, and train_log.csv identical in every column
+    but `seconds` (wall time; it continues from the kept rows, so it keeps increasing)."""
+    reference = tmp_path / "reference"
+    done = train_subprocess(resume_inputs, reference)
+    assert done.returncode == 0, done.stderr[-3000:]
+
+    out, ckpts = tmp_path / "run", tmp_path / "run.checkpoints"
+    killed = train_subprocess(resume_inputs, out, kill_at=6)
+    assert killed.returncode == -9 and not out.exists() and (ckpts / "checkpoint-6").is_dir(), killed.stderr[-3000:]
+    killed = train_subprocess(resume_inputs, out, kill_at=8, resume=True)
+    assert killed.returncode == -9 and '"resume_from": "' + str(ckpts / "checkpoint-6") in killed.stdout
+    # a kill while the next checkpoint was being written: a newer checkpoint without trainer_state.json
+    shutil.copytree(ckpts / "checkpoint-8", ckpts / "checkpoint-10")
+    (ckpts / "checkpoint-10" / "trainer_state.json").unlink()
+    resumed = train_subprocess(resume_inputs, out, resume=True)
+    assert resumed.returncode == 0 and '"resume_from": "' + str(ckpts / "checkpoint-8") in resumed.stdout, \
+        resumed.stderr[-3000:]
+
+    assert (out / "model.safetensors").read_bytes() == (reference / "model.safetensors").read_bytes()
+    ours, theirs = read_log(out / "train_log.csv"), read_log(reference / "train_log.csv")
+    assert [int(r["step"]) for r in ours] == list(range(1, 13))
+    assert [{k: v for k, v in r.items() if k != "seconds"} for r in ours] == \
+        [{k: v for k, v in r.items() if k != "seconds"} for r in theirs]
+    assert {r["eval_accuracy"] != "" for r in ours} == {True, False}  # held-out evaluation rows resumed too
+    seconds = [float(r["seconds"]) for r in ours]
+    assert seconds == sorted(seconds)

@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 import json
+import math
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
+
+import numpy as np
 
 import pandas as pd
 import pytest
@@ -19,11 +24,18 @@ TINY_CONFIG = REPO / "tests" / "configs" / "tiny.yaml"
 SNAKEMAKE = [sys.executable, "-m", "snakemake"]
 
 
-def snakemake(*args: str, workdir: Path | None = None, timeout: int = 120) -> subprocess.CompletedProcess:
+def snakemake_command(*args: str, workdir: Path | None = None) -> tuple[list[str], dict]:
     cmd = [*SNAKEMAKE, "-s", str(REPO / "Snakefile"), *args]
     if workdir is not None:
         cmd += ["--directory", str(workdir)]
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}"}
+    # The tiny study is a CPU study (gpu: 0); a visible GPU would change the numbers the tests compare.
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "CUDA_VISIBLE_DEVICES": "",
+           "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}"}
+    return cmd, env
+
+
+def snakemake(*args: str, workdir: Path | None = None, timeout: int = 120) -> subprocess.CompletedProcess:
+    cmd, env = snakemake_command(*args, workdir=workdir)
     return subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=timeout, env=env)
 
 
@@ -70,8 +82,19 @@ def test_dry_run_default_lists_method_by_seed_jobs(tmp_path):
     assert counts["plot_comparison"] == 1 and counts["plot_training"] == 1
 
 
+def local_task_files(options: dict, workdir: Path) -> None:
+    """The data files and image folder a preset's task options name, as a user would download them."""
+    for key, value in options.items():
+        if key == "image_root":
+            (workdir / value).mkdir(parents=True, exist_ok=True)
+        elif key.endswith("path"):
+            (workdir / value).parent.mkdir(parents=True, exist_ok=True)
+            (workdir / value).write_text("[]")
+
+
 @pytest.mark.parametrize("preset", sorted((REPO / "config" / "experiments").glob("*.yaml")), ids=lambda p: p.stem)
 def test_dry_run_presets(preset, tmp_path):
+    local_task_files(yaml.safe_load(preset.read_text())["data"].get("options", {}), tmp_path)
     result = snakemake("-n", "--configfile", str(preset), workdir=tmp_path)
     assert result.returncode == 0, result.stdout + result.stderr
     config = yaml.safe_load(preset.read_text())
@@ -108,13 +131,13 @@ def test_single_method_target_runs_only_its_branch(tmp_path):
 
 
 def test_single_method_on_an_extra_test_set(tmp_path):
-    target = "results/test_sets/rank/pass_at_k/nsr/seed1.json"
+    target = "results/test_sets/min/pass_at_k/nsr/seed1.json"
     result = snakemake("-n", target, "--configfile", str(TINY_CONFIG), workdir=tmp_path)
     assert result.returncode == 0, result.stderr
     counts = job_counts(result.stdout)
     assert counts == {"subset": 2, "subset_test_set": 1, "base": 1, "train": 1, "sample_test_set": 1,
                       "passk_test_set": 1, "total": 7}
-    unknown = snakemake("-n", target.replace("rank", "aime"), "--configfile", str(TINY_CONFIG), workdir=tmp_path)
+    unknown = snakemake("-n", target.replace("min", "aime"), "--configfile", str(TINY_CONFIG), workdir=tmp_path)
     assert unknown.returncode != 0
     assert "unknown test set 'aime'" in unknown.stdout + unknown.stderr
 
@@ -126,32 +149,74 @@ def test_embedded_base_warm_starts_on_the_study_task_options(tmp_path):
     assert "--option 'max_categories=4' --option 'types=rank'" in next(
         line for line in result.stdout.splitlines() if "nsr base" in line)
     # a hub / local model is copied as is: task options are not its parameters
-    hub = write_config(tmp_path, lambda c: (c["data"].update(options={"types": "rank"}), c["base"].update(model="m")))
+    hub = write_config(tmp_path, lambda c: (c["data"].update(options={"types": "rank"}), c["base"].update(model="org/m")))
     result = snakemake("-n", "-p", "results/models/base", "--configfile", str(hub), workdir=tmp_path)
     assert "--option" not in next(line for line in result.stdout.splitlines() if "nsr base" in line)
 
 
+# A few mistakes of tests/study_config/test_config_checks.py, through Snakemake: the dry run stops
+# before any job with one short message naming the key (not Snakemake's schema dump of the config).
 BAD_CONFIGS = {
-    "unknown objective": (lambda c: c["methods"].update(foo={"objective": "ppo"}), "objective"),
-    "negative lambda": (lambda c: c["methods"]["w-reinforce"].update(lambda_psr=-0.5), "lambda_psr"),
-    "n < 1": (lambda c: c["sampling"].update(num_samples=0), "num_samples"),
-    "missing key": (lambda c: c["data"].pop("test_size"), "test_size"),
-    "too few generations": (lambda c: c["train"].update(num_generations=1), "num_generations"),
-    "extra test set named as the study's": (
-        lambda c: c["data"]["extra_test_sets"].update(mix={"size": 2}), "data.extra_test_sets.mix"),
-    "extra test set with a typo": (
-        lambda c: c["data"]["extra_test_sets"]["rank"].update(sise=2), "sise"),
+    "top-level typo": (lambda c: c.update(sampleing=c.pop("sampling")), "sampleing: unknown key (did you mean sampling?)"),
+    "method key typo": (lambda c: c["methods"]["w-reinforce"].update(lamda_psr=0.5),
+                        "methods.w-reinforce.lamda_psr: unknown key (did you mean lambda_psr?)"),
+    "missing dataset file": (lambda c: c["data"].update(dataset="missing.parquet"),
+                             "data.dataset: no such file missing.parquet"),
+    "bad extra_args": (lambda c: c["train"].update(extra_args="--checkpoint-evry 5"),
+                       "train.extra_args: nsr train cannot parse it: unrecognized arguments: --checkpoint-evry 5"
+                       " (see nsr train --help)"),
+    "no bootstrap": (lambda c: c["evaluation"].update(num_bootstrap=0), "evaluation.num_bootstrap: must be >= 1, got 0"),
 }
 
 
 @pytest.mark.parametrize("case", sorted(BAD_CONFIGS))
 def test_bad_config_stops_before_any_job_naming_the_key(case, tmp_path):
-    edit, key = BAD_CONFIGS[case]
-    result = snakemake("-n", "--configfile", str(write_config(tmp_path, edit)), workdir=tmp_path)
+    edit, message = BAD_CONFIGS[case]
+    config = write_config(tmp_path, edit)
+    result = snakemake("-n", "--configfile", str(config), workdir=tmp_path)
     assert result.returncode != 0
     output = result.stdout + result.stderr
-    assert key in output, output
-    assert "Job stats" not in output
+    assert f"config {config}: 1 mistake\n  {message}\n" in output, output
+    assert "Job stats" not in output and len(output.strip().splitlines()) < 10, output
+
+
+def test_yaml_error_in_the_default_config_names_file_and_line(tmp_path):
+    """Snakemake's own message for a broken config file names neither; the workflow checks the
+    embedded default itself (a --configfile is parsed by Snakemake first: `nsr check-config`)."""
+    copy = tmp_path / "workflow-copy"
+    shutil.copytree(REPO, copy, ignore=shutil.ignore_patterns(".git", ".venv", "results", "logs", ".snakemake",
+                                                                 "tests", "benchmarks", "docs", "__pycache__"))
+    default = copy / "config" / "config.yaml"
+    default.write_text(default.read_text() + "evaluation: {num_bootstrap: [1}\n")
+    lines = default.read_text().count("\n")
+    cmd = [*SNAKEMAKE, "-s", str(copy / "Snakefile"), "-n", "--directory", str(tmp_path)]
+    result = subprocess.run(cmd, cwd=copy, capture_output=True, text=True, timeout=120)
+    assert result.returncode != 0
+    assert f"{default}:{lines}:31: YAML syntax error: expected ',' or ']', but got '}}'" in result.stdout + result.stderr
+
+
+def test_no_training_key_changes_how_any_method_is_evaluated(tmp_path):
+    """Pass@k depends on the model and the sampling/evaluation keys only: with every training key
+    changed (in train and in every trained method) the sample and passk commands are the same."""
+    def commands(config):
+        result = snakemake("-n", "-p", "--forceall", "--configfile", str(config), workdir=tmp_path)
+        assert result.returncode == 0, result.stdout + result.stderr
+        lines = [line.removeprefix("Shell command: ").strip() for line in result.stdout.splitlines()]
+        return sorted(line for line in lines if line.startswith(("nsr gpus --count 0 -- nsr sample", "nsr passk")))
+
+    def change_training(c):
+        changed = dict(learning_rate=0.5, max_steps=1, num_epochs=3, num_generations=3, prompts_per_step=1,
+                       max_completion_length=3, temperature=0.7, reward_threshold=1.0, lambda_psr=0.9,
+                       extra_args="--checkpoint-every 7", eval_every=0)
+        c["train"].update(changed)
+        for entry in c["methods"].values():
+            if entry["objective"] != "none":
+                entry.update(reward_threshold=0.2, lambda_psr=0.0)
+
+    same = commands(TINY_CONFIG)
+    # per method and test set: sample, passk of the seed, passk over seeds
+    assert len(same) == 2 * 3 * len(yaml.safe_load(TINY_CONFIG.read_text())["methods"])
+    assert commands(write_config(tmp_path, change_training)) == same
 
 
 def test_unknown_method_in_target_is_named(tmp_path):
@@ -195,7 +260,7 @@ def test_tiny_study_produces_every_artifact(tiny_study):
                 model_dir = results / "models" / method / f"seed{seed}"
                 AutoModelForCausalLM.from_pretrained(model_dir)
                 log = pd.read_csv(model_dir / "train_log.csv")
-                assert len(log) == config["train"]["max_steps"]
+                assert len(log) == settings.get("max_steps", config["train"]["max_steps"])
                 assert {"loss", "reward_mean", "frac_correct", "kept_samples", "entropy"} <= set(log.columns)
                 assert log["eval_entropy"].gt(0).all() and log["eval_accuracy"].between(0, 1).all()
             samples = pd.read_parquet(results / "samples" / method / f"seed{seed}.parquet")
@@ -208,19 +273,19 @@ def test_tiny_study_produces_every_artifact(tiny_study):
             assert report["pass_at_k"]["1"] == pytest.approx(samples["correct"].mean(), abs=1e-9)
             assert report["test_set"] == "mix"
             # the extra test set: its own problems, samples and Pass@k
-            extra = results / "test_sets" / "rank"
+            extra = results / "test_sets" / "min"
             samples = pd.read_parquet(extra / "samples" / method / f"seed{seed}.parquet")
             report = json.loads((extra / "pass_at_k" / method / f"seed{seed}.json").read_text())
-            assert report["test_set"] == "rank" and report["num_problems"] == 3
+            assert report["test_set"] == "min" and report["num_problems"] == 3
             assert report["pass_at_k"]["1"] == pytest.approx(samples["correct"].mean(), abs=1e-9)
-    rank = pd.read_parquet(results / "test_sets" / "rank" / "data.parquet")
-    assert len(rank) == 3 and rank["question_type"].eq("rank").all()
+    extra_set = pd.read_parquet(results / "test_sets" / "min" / "data.parquet")
+    assert len(extra_set) == 3 and extra_set["question_type"].eq("min").all()
     table = pd.read_csv(results / "comparison_pass_at_k.csv")
-    assert list(dict.fromkeys(table["test_set"])) == ["mix", "rank"]
+    assert list(dict.fromkeys(table["test_set"])) == ["mix", "min"]
     for test_set, rows in table.groupby("test_set"):
         assert set(rows["method"]) == set(config["methods"]), test_set
     markdown = (results / "comparison_pass_at_k.md").read_text()
-    assert "### mix (4 problems)" in markdown and "### rank (3 problems)" in markdown
+    assert "### mix (4 problems)" in markdown and "### min (3 problems)" in markdown
     for figure in ("comparison_pass_at_k.png", "training_curves.png"):
         assert (results / figure).stat().st_size > 10_000
     assert (results / "comparison_pass_at_k.md").exists()
@@ -253,7 +318,7 @@ def test_changing_one_method_reruns_only_its_branch(tiny_study):
     for other in ("base", "grpo", "psr", "nsr"):
         assert f"output: results/models/{other}" not in result.stdout
         assert f"output: results/samples/{other}/" not in result.stdout
-        assert f"output: results/test_sets/rank/samples/{other}/" not in result.stdout
+        assert f"output: results/test_sets/min/samples/{other}/" not in result.stdout
     assert "subset" not in counts and "subset_test_set" not in counts and "base" not in counts
 
 
@@ -266,3 +331,82 @@ def test_report_holds_both_figures_and_the_table(tiny_study):
     html = report.read_text()
     for name in ("comparison_pass_at_k.png", "comparison_pass_at_k.csv", "training_curves.png"):
         assert name in html
+
+
+@pytest.mark.slow
+def test_dag_pass_at_k_recomputed_from_its_samples(tiny_study):
+    """Every Pass@k JSON of the DAG equals a brute-force recomputation from its samples file
+    (per problem 1 - C(n-c, k) / C(n, k) with math.comb, the correct column from the task's own
+    verifier), and the numbers are not trivial: some method lies strictly between 0 and 1."""
+    from nsr.rewards import score
+
+    workdir, config_path = tiny_study
+    config = yaml.safe_load(config_path.read_text())
+    results = workdir / "results"
+    pass_at_1 = {}
+    for test_set, root in (("mix", results), ("min", results / "test_sets" / "min")):
+        for method in config["methods"]:
+            samples = pd.read_parquet(root / "samples" / method / "seed1.parquet")
+            rewards = [score(c, a) for c, a in zip(samples["completion"], samples["answer"])]
+            assert samples["reward"].tolist() == rewards
+            assert samples["correct"].tolist() == [r == 1.0 for r in rewards]  # full credit, no threshold
+            counts = samples.groupby("problem_id")["correct"].agg(["size", "sum"]).sort_index()
+            report = json.loads((root / "pass_at_k" / method / "seed1.json").read_text())
+            n = config["sampling"]["num_samples"]
+            assert list(report["pass_at_k"]) == [str(k) for k in (1, 2, 4, 8)] and report["n"] == n
+            per_problem = {}
+            for k in (1, 2, 4, 8):
+                values = [1 - math.comb(int(size - c), k) / math.comb(int(size), k) for size, c in counts.to_numpy()]
+                assert report["pass_at_k"][str(k)] == pytest.approx(sum(values) / len(values), abs=1e-12)
+                per_problem[k] = values
+            # the percentile bootstrap over problems (numpy's default_rng(0), as `nsr passk` documents)
+            picks = np.random.default_rng(0).integers(0, len(counts), size=(config["evaluation"]["num_bootstrap"],
+                                                                            len(counts)))
+            for k, values in per_problem.items():
+                means = np.asarray(values)[picks].mean(axis=1)
+                assert report["ci95"][str(k)] == pytest.approx([np.percentile(means, 2.5), np.percentile(means, 97.5)])
+            pass_at_1[test_set, method] = report["pass_at_k"]["1"]
+    assert all(0 < pass_at_1["mix", method] < 1 for method in config["methods"]), pass_at_1
+    # each method is sampled from its own model: trained models sample differently from the base
+    base = pd.read_parquet(results / "samples" / "base" / "seed1.parquet")["completion"]
+    assert not pd.read_parquet(results / "samples" / "nsr" / "seed1.parquet")["completion"].equals(base)
+
+
+@pytest.mark.slow
+def test_killed_dag_recovers_with_unlock_and_equals_an_uninterrupted_run(tiny_study):
+    """kill -9 of Snakemake and its jobs while nsr trains (it has checkpoints): the rerun stops
+    with a LockException; README's `snakemake --unlock` then lets the same command finish, and the
+    NSR model, its log (but wall times) and its samples equal the uninterrupted run's byte for byte.
+    Runs last: it re-makes nsr's outputs in the shared study folder."""
+    workdir, config = tiny_study
+    results = workdir / "results"
+    model, samples = results / "models" / "nsr" / "seed1", results / "samples" / "nsr" / "seed1.parquet"
+    reference = {"weights": (model / "model.safetensors").read_bytes(), "samples": samples.read_bytes(),
+                 "log": pd.read_csv(model / "train_log.csv").drop(columns="seconds")}
+    shutil.rmtree(model)
+    samples.unlink()
+
+    target = ["--cores", "2", str(samples.relative_to(workdir)), "--configfile", str(config)]
+    cmd, env = snakemake_command(*target, workdir=workdir)
+    ckpts = model.with_name("seed1.checkpoints")
+    with subprocess.Popen(cmd, cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                          start_new_session=True) as run:
+        deadline = time.monotonic() + 300
+        while not list(ckpts.glob("checkpoint-*/trainer_state.json")):
+            assert run.poll() is None and time.monotonic() < deadline, "nsr training never wrote a checkpoint"
+            time.sleep(0.02)
+        os.killpg(run.pid, signal.SIGKILL)  # Snakemake and every job it started
+        run.wait()
+    assert not model.exists() and not samples.exists()
+
+    locked = snakemake(*target, workdir=workdir)
+    assert locked.returncode != 0 and "LockException" in locked.stdout + locked.stderr
+    unlock = snakemake("--unlock", "--configfile", str(config), workdir=workdir)
+    assert unlock.returncode == 0, unlock.stderr
+    resumed = snakemake(*target, workdir=workdir, timeout=600)
+    assert resumed.returncode == 0, resumed.stdout[-3000:] + resumed.stderr[-3000:]
+    log = (workdir / "logs" / "train" / "nsr" / "seed1.log").read_text()
+    assert '"resume_from": "' + str(ckpts.relative_to(workdir) / "checkpoint-") in log  # resumed, not restarted
+    assert (model / "model.safetensors").read_bytes() == reference["weights"]
+    pd.testing.assert_frame_equal(pd.read_csv(model / "train_log.csv").drop(columns="seconds"), reference["log"])
+    assert samples.read_bytes() == reference["samples"]

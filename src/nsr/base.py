@@ -16,6 +16,7 @@ import time
 from pathlib import Path
 
 from nsr.io import InputError, atomic_path
+from nsr.model_source import check_model, loading
 
 EMBEDDED = "embedded"
 WARMSTART_DEFAULTS = {"steps": 420, "lr": 1e-3, "batch_size": 32}
@@ -90,15 +91,9 @@ def load_pretrained(name: str):
     """(model, tokenizer or processor) from a hub id or local folder, with the Auto* classes."""
     from nsr.vlm import load_policy, load_processing
 
-    path = Path(name)
-    if name.startswith((".", "/")) and not path.is_dir():
-        raise InputError(f"--model {name!r}: no such model folder")
-    try:
-        processor = load_processing(name)
-        model = load_policy(name)
-    except OSError as exc:
-        raise InputError(f"--model {name!r}: cannot load it as a local folder or hub id ({exc})") from exc
-    return model, processor
+    check_model(name)
+    with loading(name):
+        return load_policy(name), load_processing(name)
 
 
 def encode_sft(tokenizer, prompts: list[str], answers: list[str]):

@@ -21,6 +21,7 @@ COMMANDS = {
     "plot": ("nsr.plotting", "comparison figure + tables, training-dynamics figure"),
     "launch": ("nsr.launch", "accelerate launch with processes/machines from the job's gpu/nodes resources"),
     "gpus": ("nsr.gpus", "run a command on GPUs of its own (CUDA_VISIBLE_DEVICES from lock files)"),
+    "check-config": ("nsr.study_config.cli", "check a study config (YAML, schema, files, options) as the workflow does"),
 }
 
 
@@ -38,10 +39,18 @@ def typed_flag(args: argparse.Namespace, dest: str, default: str) -> str:
     return getattr(args, "typed_flags", {}).get(dest) or default
 
 
+class ArgumentParser(argparse.ArgumentParser):
+    """argparse that raises InputError instead of printing usage and exiting: every error a user
+    can cause is one line (`nsr <command> --help` shows the usage)."""
+
+    def error(self, message):
+        raise InputError(f"{message} (see {self.prog} --help)")
+
+
 def build_parser(command: str) -> tuple[argparse.ArgumentParser, object]:
     module_name, help_text = COMMANDS[command]
     module = importlib.import_module(module_name)
-    parser = argparse.ArgumentParser(prog=f"nsr {command}", description=help_text)
+    parser = ArgumentParser(prog=f"nsr {command}", description=help_text)
     module.add_arguments(parser)
     return parser, module
 
@@ -49,18 +58,19 @@ def build_parser(command: str) -> tuple[argparse.ArgumentParser, object]:
 def main(argv: list[str] | None = None) -> None:
     argv = list(sys.argv[1:] if argv is None else argv)
     if not argv or argv[0] in ("-h", "--help") or argv[0] not in COMMANDS:
-        lines = [f"  {name:<8} {help_text}" for name, (_, help_text) in COMMANDS.items()]
+        lines = [f"  {name:<12} {help_text}" for name, (_, help_text) in COMMANDS.items()]
         print("usage: nsr <command> [options]\n\ncommands:\n" + "\n".join(lines))
         if argv and argv[0] not in ("-h", "--help"):
             print(f"\nnsr: unknown command {argv[0]!r}", file=sys.stderr)
             sys.exit(2)
         return
     parser, module = build_parser(argv[0])
-    args = parser.parse_args(argv[1:])
     try:
-        module.run(args)
+        module.run(parser.parse_args(argv[1:]))
     except InputError as exc:
-        print(f"nsr {argv[0]}: error: {exc}", file=sys.stderr)
+        # One line: messages quoting a library's error can hold line breaks.
+        message = " ".join(line.strip() for line in str(exc).splitlines() if line.strip())
+        print(f"nsr {argv[0]}: error: {message}", file=sys.stderr)
         sys.exit(2)
 
 

@@ -16,6 +16,9 @@ from __future__ import annotations
 import re
 import threading
 
+# A sample is correct (Pass@k, held-out accuracy) only at full credit: the task's own accuracy,
+# whatever reward threshold training uses to split positive from negative samples.
+FULL_CREDIT = 1.0
 # Relative tolerance of ChartQA's "relaxed accuracy".
 RELATIVE_TOLERANCE = 0.05
 CREDITS = ("binary", "graded", "ranking")
@@ -144,7 +147,7 @@ def score(completion: str, answer: str, credit: str = "binary") -> float:
     gold = _strip_answer(_clean(answer))
     gold_value = parse_number(gold)
     if _is_correct(pred, gold, gold_value):
-        return 1.0
+        return FULL_CREDIT
     if credit == "ranking":
         return _ranking_credit(pred, gold)
     if credit == "graded" and gold_value is not None:
@@ -153,8 +156,9 @@ def score(completion: str, answer: str, credit: str = "binary") -> float:
 
 
 def full_credit(reward: float) -> bool:
-    """Whether a reward of ``score`` is full credit, i.e. the answer is correct by the task's own accuracy."""
-    return reward >= 1.0
+    """Whether a reward of ``score`` is full credit, i.e. the answer is correct by the task's own accuracy
+    (works elementwise on tensors and arrays)."""
+    return reward >= FULL_CREDIT
 
 
 def _predicted_number(pred: str) -> float | None:

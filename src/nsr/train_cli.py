@@ -4,7 +4,9 @@ The output folder (model + tokenizer/processor + train_log.csv) appears atomical
 has finished; without --output-dir it is the seed guide's `grpo-start-ckpts/<model name>-<mode>-<seed>`.
 Trainer checkpoints and the running train_log.csv live in the sibling folder
 `<output-dir>.checkpoints/`, which survives a failed job (Snakemake deletes failed outputs)
-so `--resume` can continue from its last checkpoint.
+so `--resume` can continue from its last complete checkpoint. A resumed run equals the
+uninterrupted one: the same weights and train_log.csv (all but its wall-time `seconds` column)
+on CPU, whatever step or epoch it was killed at (see nsr.trainer.NSRTrainer).
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import shutil
 from pathlib import Path
 
 from nsr.io import InputError, atomic_path
+from nsr.model_source import check_model, loading
 
 MODES = ("grpo", "psr", "nsr", "w-reinforce")
 LOG_NAME = "train_log.csv"
@@ -39,12 +42,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--subset-size", type=int, default=None, help="number of training problems (default: all)")
     parser.add_argument("--num-epochs", type=float, default=1.0)
-    parser.add_argument("--max-steps", type=int, default=None, help="optimizer steps; overrides --num-epochs")
+    parser.add_argument("--max-steps", type=int, default=None,
+                        help="optimizer steps; overrides --num-epochs (-1: as many as --num-epochs give)")
     parser.add_argument("--num-generations", type=int, default=8, help="completions per prompt")
     parser.add_argument("--prompts-per-step", type=int, default=8, help="prompts per device per step")
     parser.add_argument("--reward-threshold", type=float, default=0.5,
-                        help="a sample is positive iff its reward >= this, negative otherwise (1.0: fully correct "
-                             "only); matters with graded rewards (task option credit=graded)")
+                        help="in (0, 1]: a training sample is positive iff its reward >= this, negative otherwise "
+                             "(1.0: fully correct only); matters with graded rewards (task option credit=graded). "
+                             "Evaluation always counts full credit as correct")
     parser.add_argument("--lambda-psr", type=float, default=0.1, help="weight of correct samples in w-reinforce")
     parser.add_argument("--learning-rate", type=float, default=1e-6)
     parser.add_argument("--max-completion-length", type=int, default=256)
@@ -70,16 +75,16 @@ def default_output_dir(model: str, mode: str, seed: int) -> Path:
     return Path(CHECKPOINT_ROOT) / f"{Path(model.rstrip('/')).name}-{mode}-{seed}"
 
 
-def validate(args: argparse.Namespace) -> None:
-    """One clear InputError naming the flag as typed, before any model is loaded."""
-    from nsr.cli import typed_flag
-
+def check_flags(args: argparse.Namespace) -> None:
+    """The ranges of the flags (no file is looked at): one InputError naming the flag.
+    The workflow's config check runs this too, on the command a train job would run."""
     checks = [
         (args.num_generations >= 2, "--num-generations must be >= 2 (TRL's GRPOTrainer needs a group per prompt)"),
         (args.lambda_psr >= 0, "--lambda-psr must be >= 0"),
         (0 < args.reward_threshold <= 1, "--reward-threshold must be in (0, 1] (rewards lie in [0, 1])"),
         (args.learning_rate > 0, "--learning-rate must be > 0"),
-        (args.max_steps is None or args.max_steps > 0, "--max-steps must be > 0"),
+        (args.max_steps is None or args.max_steps == -1 or args.max_steps > 0,
+         "--max-steps must be > 0 (or -1: as many as --num-epochs give)"),
         (args.num_epochs > 0, "--num-epochs must be > 0"),
         (args.subset_size is None or args.subset_size > 0, "--subset-size must be > 0"),
         (args.prompts_per_step >= 1, "--prompts-per-step must be >= 1"),
@@ -95,14 +100,16 @@ def validate(args: argparse.Namespace) -> None:
     for ok, message in checks:
         if not ok:
             raise InputError(message)
-    model, model_flag = Path(args.model), typed_flag(args, "model", "--vlm-name")
-    # A hub id is "org/name"; anything else that does not exist locally is a typo'd folder.
-    looks_like_hub_id = args.model.count("/") == 1 and not args.model.startswith((".", "/", "~"))
-    if not model.exists() and not looks_like_hub_id:
-        raise InputError(f"{model_flag} {args.model}: no such model folder (give a local model folder or a "
-                         "hub id such as Qwen/Qwen2.5-VL-3B-Instruct)")
-    if model.exists() and not (model / "config.json").exists():
-        raise InputError(f"{model_flag} {args.model}: not a model folder (no config.json)")
+
+
+def validate(args: argparse.Namespace) -> None:
+    """One clear InputError naming the flag as typed, before anything is loaded or written."""
+    from nsr.cli import typed_flag
+
+    check_flags(args)
+    model_flag = typed_flag(args, "model", "--vlm-name")
+    check_model(args.model, model_flag)
+    model = Path(args.model)
     if model.exists() and model.resolve() == Path(args.output_dir).resolve():
         raise InputError(f"--output-dir must differ from {model_flag}")
 
@@ -160,6 +167,21 @@ def checkpoint_dir(output_dir: str | Path) -> Path:
     return output_dir.with_name(output_dir.name + ".checkpoints")
 
 
+def last_complete_checkpoint(ckpt_dir: Path, remove_partial: bool) -> str | None:
+    """The newest checkpoint the Trainer finished writing: trainer_state.json is its last file. A job
+    killed while saving leaves a newer, partial checkpoint; ``remove_partial`` deletes it (so the
+    Trainer's rotation, which keeps the newest, cannot delete the complete one instead)."""
+    steps = {path: int(path.name.split("-")[1]) for path in ckpt_dir.glob("checkpoint-*") if path.name[11:].isdigit()}
+    for path in sorted(steps, key=steps.get, reverse=True):
+        try:
+            json.loads((path / "trainer_state.json").read_text())
+            return str(path)
+        except (OSError, ValueError):
+            if remove_partial:
+                shutil.rmtree(path, ignore_errors=True)
+    return None
+
+
 def run(args: argparse.Namespace) -> None:
     from nsr.data_cli import parse_options
 
@@ -177,7 +199,6 @@ def run(args: argparse.Namespace) -> None:
             eval_problems = eval_problems.drop(columns="image")
 
     import torch
-    from transformers.trainer_utils import get_last_checkpoint
 
     from nsr.cli import typed_flag
     from nsr.trainer import HeldOutEvalCallback, NSRConfig, NSRTrainer, TrainLogCallback
@@ -185,19 +206,32 @@ def run(args: argparse.Namespace) -> None:
 
     if args.num_threads:
         torch.set_num_threads(args.num_threads)
+    model_flag = typed_flag(args, "model", "--vlm-name")
+    model_path = str(Path(args.model).resolve()) if Path(args.model).exists() else args.model
+    # TRL loads the model by its config's architecture (text LM or VLM, ZeRO-3 aware); the processing
+    # class comes from nsr.vlm, whose loader also knows the torchvision-free processor of tiny VLMs.
+    with loading(args.model, model_flag):
+        processing = load_processing(model_path)
+    if "image" in problems.columns and problems["image"].notna().any() and not hasattr(processing, "image_processor"):
+        raise InputError(f"{model_flag} {args.model}: the problems have images but the model folder has no processor "
+                         "config")
+
     ckpt_dir = checkpoint_dir(args.output_dir)
+    main_process = os.environ.get("RANK", "0") == "0"
     fingerprint = json.loads(json.dumps(training_fingerprint(args), default=str))
     saved_args = ckpt_dir / RUN_ARGS_NAME
     stale = args.resume and saved_args.exists() and json.loads(saved_args.read_text()) != fingerprint
     if stale:
         print(f"--resume: {ckpt_dir} holds a run with other settings; starting from scratch", flush=True)
-    if (stale or not args.resume) and ckpt_dir.exists() and os.environ.get("RANK", "0") == "0":
+    if (stale or not args.resume) and ckpt_dir.exists() and main_process:
         shutil.rmtree(ckpt_dir)  # a fresh run must not mix with an earlier run's checkpoints or log
-    last = get_last_checkpoint(str(ckpt_dir)) if args.resume and ckpt_dir.is_dir() else None
+    last = last_complete_checkpoint(ckpt_dir, remove_partial=main_process) if args.resume and ckpt_dir.is_dir() else None
+    # The topmost folder this run creates (the default --output-dir's grpo-start-ckpts/ included):
+    # removed again if the run stops on bad input before training.
+    created = None if ckpt_dir.exists() else next(p for p in [*reversed(ckpt_dir.parents), ckpt_dir] if not p.exists())
     ckpt_dir.mkdir(parents=True, exist_ok=True)
-    if os.environ.get("RANK", "0") == "0":
+    if main_process:
         saved_args.write_text(json.dumps(fingerprint, indent=2) + "\n")
-    model_path = str(Path(args.model).resolve()) if Path(args.model).exists() else args.model
 
     config = NSRConfig(
         output_dir=str(ckpt_dir),
@@ -230,26 +264,26 @@ def run(args: argparse.Namespace) -> None:
     if args.resume and last is None:
         print(f"--resume: no checkpoint in {ckpt_dir}; starting from scratch", flush=True)
 
-    # TRL loads the model by its config's architecture (text LM or VLM, ZeRO-3 aware); the processing
-    # class comes from nsr.vlm, whose loader also knows the torchvision-free processor of tiny VLMs.
-    processing = load_processing(model_path)
-    if "image" in problems.columns and problems["image"].notna().any() and not hasattr(processing, "image_processor"):
-        raise InputError(f"{typed_flag(args, 'model', '--vlm-name')} {args.model}: the problems have images but the "
-                         "model folder has no processor config")
     log_path = ckpt_dir / LOG_NAME
     callbacks = [TrainLogCallback(log_path, extra_columns=HeldOutEvalCallback.COLUMNS if args.eval_every else ())]
     if args.eval_every:  # before the log writer, so it sees the evaluation in the same step's logs
         callbacks.insert(0, HeldOutEvalCallback(
             eval_problems, processing, args.eval_every, max_new_tokens=args.max_completion_length,
             temperature=args.temperature, num_samples=args.eval_samples, seed=args.seed))
-    trainer = NSRTrainer(
-        model=model_path,
-        reward_funcs=reward_correctness,
-        args=config,
-        train_dataset=build_dataset(problems),
-        processing_class=processing,
-        callbacks=callbacks,
-    )
+    try:
+        with loading(args.model, model_flag):
+            trainer = NSRTrainer(
+                model=model_path,
+                reward_funcs=reward_correctness,
+                args=config,
+                train_dataset=build_dataset(problems),
+                processing_class=processing,
+                callbacks=callbacks,
+            )
+    except InputError:
+        if created and main_process:  # nothing trained: leave no checkpoint folder behind
+            shutil.rmtree(created, ignore_errors=True)
+        raise
     trainer.train(resume_from_checkpoint=last)
 
     # Every rank saves (ZeRO-3 gathers weights collectively) into a staging folder next to the

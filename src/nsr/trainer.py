@@ -23,6 +23,7 @@ from pathlib import Path
 import torch
 from transformers import TrainerCallback
 from trl import GRPOConfig, GRPOTrainer
+from trl.trainer.utils import RepeatSampler
 
 from nsr.io import atomic_path
 from nsr.objectives import advantages, methods
@@ -95,8 +96,43 @@ class NSRConfig(GRPOConfig):
         super().__post_init__()
 
 
+class EpochSeededRepeatSampler(RepeatSampler):
+    """TRL's RepeatSampler whose order of an epoch depends on (seed, epoch) only.
+
+    TRL's sampler draws one permutation per pass from a generator seeded once, so the sampler of a
+    resumed run (a fresh one) would replay the first epoch's order in a later epoch. The Trainer
+    calls set_epoch before every epoch (also the one a resume starts in, before skipping its
+    trained batches); each pass then reseeds and draws as many permutations as an uninterrupted
+    run had drawn by that epoch, so its order is the one the uninterrupted run uses.
+    """
+
+    epoch = 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def __iter__(self):
+        if self.shuffle and self.seed is not None:
+            self.generator.manual_seed(self.seed)
+            for _ in range(self.epoch):
+                torch.randperm(self.num_samples, generator=self.generator)
+        return super().__iter__()
+
+
 class NSRTrainer(GRPOTrainer):
-    """GRPOTrainer applying ``args.objective``; accepts any TRL reward function(s)."""
+    """GRPOTrainer applying ``args.objective``; accepts any TRL reward function(s).
+
+    A run resumed from a checkpoint equals the uninterrupted run (bit for bit on CPU): the Trainer
+    restores weights, optimizer, scheduler and the python / numpy / torch RNG states, and the
+    sampler here restores the data order (EpochSeededRepeatSampler). nsr train generates every
+    step (steps_per_generation 1, num_iterations 1), so no buffered generation spans a checkpoint.
+    """
+
+    def _get_train_sampler(self, dataset=None):
+        stock = super()._get_train_sampler(dataset)
+        return EpochSeededRepeatSampler(
+            data_source=stock.data_source, mini_repeat_count=stock.mini_repeat_count, batch_size=stock.batch_size,
+            repeat_count=stock.repeat_count, shuffle=stock.shuffle, seed=stock.seed)
 
     def _calculate_rewards(self, inputs, prompts, completions, completion_ids_list):
         # Keep the gathered (all-process) rewards: TRL does not return them from the scoring step.
@@ -153,6 +189,10 @@ class NSRTrainer(GRPOTrainer):
 class TrainLogCallback(TrainerCallback):
     """Appends one row per logged step to a CSV; on resume keeps the rows up to the checkpoint's step.
 
+    `seconds` is wall time since the start of training, so it cannot repeat between runs: a resumed
+    run continues it from the last kept row (it stays increasing); every other column of a resumed
+    run equals the uninterrupted run's.
+
     ``extra_columns`` are copied from the step's logs when present (e.g. HeldOutEvalCallback's
     eval_entropy / eval_accuracy) and left empty otherwise.
     """
@@ -176,7 +216,8 @@ class TrainLogCallback(TrainerCallback):
         if self.path.exists():
             with self.path.open(newline="") as f:
                 # Rows after the resumed checkpoint are redone by this run; a fresh run (step 0) keeps none.
-                rows = [r for r in csv.DictReader(f) if int(r["step"]) <= state.global_step]
+                # A row cut short by a kill (missing cells: None) is dropped.
+                rows = [r for r in csv.DictReader(f) if None not in r.values() and int(r["step"]) <= state.global_step]
         self._offset = float(rows[-1]["seconds"]) if rows else 0.0
         with atomic_path(self.path) as tmp, tmp.open("w", newline="") as f:
             # A resumed log written with other extra columns keeps its rows (missing cells empty).

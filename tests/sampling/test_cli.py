@@ -64,3 +64,58 @@ def test_cli_option_reaches_the_task(model_dir, tmp_path):
     frame = read_samples_table(out)
     problems = load_problems("synthchart", split="test", num=3, seed=2025, types="rank")
     assert list(frame["problem_id"].unique()) == list(problems["problem_id"])
+
+
+def _broken_folder(root, kind):
+    folder = root / kind
+    folder.mkdir()
+    if kind == "no-config":
+        (folder / "tokenizer.json").write_text("{}")
+    elif kind == "no-weights":
+        (folder / "config.json").write_text('{"model_type": "qwen2", "architectures": ["Qwen2ForCausalLM"]}')
+    return str(folder)
+
+
+@pytest.mark.parametrize("flag", ["--model", "--checkpoint-path"])
+@pytest.mark.parametrize("model, message", [
+    ("{tmp}/missing", "{flag} {tmp}/missing: no such model folder (a hub id looks like org/name)"),
+    ("no-config", "{flag} {tmp}/no-config: not a model folder (no config.json)"),
+    ("no-weights", "{flag} {tmp}/no-weights: cannot load this local folder: Error no file named model.safetensors"),
+    ("org/missing", "{flag} org/missing: cannot load this hub id (offline or not on the hub?)"),
+])
+def test_bad_model_is_one_line_names_the_flag_and_leaves_nothing(flag, model, message, problems, tmp_path, capsys,
+                                                                 monkeypatch):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    data = tmp_path / "test.parquet"
+    problems.to_parquet(data)
+    if model in ("no-config", "no-weights"):
+        model = _broken_folder(tmp_path, model)
+    out = tmp_path / "out" / "s.parquet"
+    with pytest.raises(SystemExit) as exc:
+        cli_main(["sample", flag, model.format(tmp=tmp_path), "--dataset-name", str(data), "--output", str(out),
+                  "--backend", "hf"])
+    assert exc.value.code == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"nsr sample: error: {message.format(flag=flag, tmp=tmp_path)}") and err.count("\n") == 1, err
+    assert not out.parent.exists() or not list(out.parent.iterdir())  # no .partial left behind
+
+
+def test_library_call_with_an_unloadable_model_removes_its_partial(problems, tmp_path):
+    from nsr.io import InputError
+    from nsr.sampling import sample_to_file
+
+    out = tmp_path / "s.parquet"
+    with pytest.raises(InputError, match="cannot load this local folder"):
+        sample_to_file(_broken_folder(tmp_path, "no-weights"), problems, out, backend="hf", progress=False)
+    assert not out.with_name("s.parquet.partial").exists()
+
+
+def test_reward_threshold_is_not_a_sampling_setting(model_dir, tmp_path, capsys):
+    with pytest.raises(SystemExit) as exc:
+        cli_main(["sample", "--model", str(model_dir), "--output", str(tmp_path / "o.parquet"),
+                  "--reward-threshold", "0"])
+    assert exc.value.code == 2
+    assert capsys.readouterr().err == (
+        "nsr sample: error: --reward-threshold: not a sampling setting: a sample is correct iff the task's verifier "
+        "gives it full credit, so Pass@k never depends on a threshold (the threshold is `nsr train`'s) "
+        "(see nsr sample --help)\n")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import shutil
+
 import pandas as pd
 import pytest
 
@@ -151,3 +153,45 @@ def test_graded_problems_score_partial_credit_but_count_only_full_credit():
     frame = score_rows(graded, completions)
     assert list(frame["reward"]) == [1.0, 0.5, 1.0, 0.75, 1.0, 0.0, 1.0, 0.0]
     assert list(frame["correct"]) == [True, False] * 4  # Pass@k counts full credit only
+
+
+def test_correct_is_full_credit_whatever_the_reward(model_dir, problems, tmp_path, monkeypatch):
+    """Partial credit (a graded reward below 1) is never a correct sample: Pass@k counts full credit only."""
+    import nsr.rewards
+
+    monkeypatch.setattr(nsr.rewards, "score", lambda completion, answer, credit="binary": 0.99 if len(completion) % 2 else 1.0)
+    frame = sample_to_file(model_dir, problems, tmp_path / "g.parquet", SamplingSettings(num_samples=6, max_new_tokens=5),
+                           backend="hf", progress=False)
+    assert set(frame["reward"]) == {0.99, 1.0}
+    assert (frame["correct"] == (frame["completion"].str.len() % 2 == 0)).all()
+
+
+def test_same_model_copied_gives_the_same_bytes_and_resumes(model_dir, problems, tmp_path, monkeypatch):
+    """The model is identified by its files' content: a copy (new path, new modification times,
+    a different training log) resumes the same partial samples and writes a byte-identical file."""
+    settings = SamplingSettings(num_samples=3, max_new_tokens=5, seed=1)
+    reference = tmp_path / "ref.parquet"
+    sample_to_file(model_dir, problems, reference, settings, backend="hf", problems_per_call=2, progress=False)
+
+    copy = tmp_path / "copy"
+    shutil.copytree(model_dir, copy)  # new modification times
+    (copy / "train_log.csv").write_text("step,seconds\n1,0.5\n")  # wall times differ between equal runs
+    out = tmp_path / "run.parquet"
+    _kill_on_call(monkeypatch, 2)
+    with pytest.raises(KeyboardInterrupt):
+        sample_to_file(model_dir, problems, out, settings, backend="hf", problems_per_call=2, progress=False)
+    calls = _kill_on_call(monkeypatch, 0)
+    sample_to_file(copy, problems, out, settings, backend="hf", problems_per_call=2, progress=False)
+    assert calls == [2, 1]  # the copy resumed the original's partial samples
+    assert out.read_bytes() == reference.read_bytes()
+
+    # other weights: the partial samples are not reused
+    weights = copy / "model.safetensors"
+    weights.write_bytes(weights.read_bytes()[:-1] + bytes([weights.read_bytes()[-1] ^ 1]))
+    _kill_on_call(monkeypatch, 2)
+    with pytest.raises(KeyboardInterrupt):
+        sample_to_file(model_dir, problems, tmp_path / "x.parquet", settings, backend="hf", problems_per_call=2,
+                       progress=False)
+    calls = _kill_on_call(monkeypatch, 0)
+    sample_to_file(copy, problems, tmp_path / "x.parquet", settings, backend="hf", problems_per_call=2, progress=False)
+    assert calls == [2, 2, 1]  # started over

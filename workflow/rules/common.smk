@@ -1,15 +1,30 @@
-# Helpers shared by all rules: config validation, per-method settings, paths, resources and
-# code stamps. Only the standard library, yaml and snakemake.utils here: the DAG must build fast.
+# Helpers shared by all rules: config checks, per-method settings, paths, resources and code
+# stamps. Only the standard library and nsr's light config module here: the DAG must build fast.
 import hashlib
 from pathlib import Path
 
-from snakemake.utils import min_version, validate
+from snakemake.exceptions import WorkflowError
+from snakemake.utils import min_version
+
+from nsr.io import InputError
+from nsr import study_config
 
 min_version("9.0")
 
 SRC = Path(workflow.basedir) / "src" / "nsr"
 
-validate(config, schema="../schemas/config.schema.yaml")
+# The whole config is checked before any job (schema, then files, task options, sizes, extra_args):
+# one line per mistake naming the key. Snakemake has parsed the files already; reading them again
+# catches a key given twice, which YAML would keep silently.
+CONFIG_FILES = [str(path) for path in workflow.overwrite_configfiles] or [DEFAULT_CONFIG]
+try:
+    for path in CONFIG_FILES:
+        study_config.load_yaml(path)
+except InputError as error:
+    raise WorkflowError(str(error)) from None
+config_mistakes = study_config.config_errors(config, workflow.basedir)
+if config_mistakes:
+    raise WorkflowError(study_config.report(config_mistakes, " + ".join(CONFIG_FILES)))
 
 METHODS = list(config["methods"])
 TRAINED_METHODS = [m for m in METHODS if config["methods"][m]["objective"] != "none"]
@@ -19,22 +34,20 @@ SPLITS = ["train", "test"]
 # each extra test set gets its own samples, Pass@k and plot panel under results/test_sets/{name}/.
 PRIMARY_TEST_SET = config["data"].get("test_name", "test")
 EXTRA_TEST_SETS = dict(config["data"].get("extra_test_sets") or {})
-if PRIMARY_TEST_SET in EXTRA_TEST_SETS:
-    raise ValueError(
-        f"config key data.extra_test_sets.{PRIMARY_TEST_SET}: the name is the study's own test set"
-        " (data.test_name); give the extra test set another name"
-    )
 RULE_NAMES = ["subset", "base", "train", "sample", "passk", "plot"]
 
 # Package modules each stage runs; their hash is a param, so editing e.g. trainer.py re-runs
 # training and everything downstream, while editing plotting.py re-runs only the plots.
 STAGE_MODULES = {
     "subset": ["data.py", "data_cli.py", "tasks/__init__.py", "tasks/_common.py"],
-    "base": ["base.py", "tiny.py", "vlm.py", "tasks/synthchart.py", "data.py"],
-    "train": ["trainer.py", "objectives.py", "train_cli.py", "sampling/decoding.py", "rewards.py", "vlm.py", "data.py"],
+    "base": ["base.py", "tiny.py", "vlm.py", "tasks/synthchart.py", "data.py", "model_source.py"],
+    "train": [
+        "trainer.py", "objectives.py", "train_cli.py", "sampling/decoding.py", "rewards.py", "vlm.py", "data.py",
+        "model_source.py",
+    ],
     "sample": [
         "sampling/__init__.py", "sampling/decoding.py", "sampling/backends.py", "sampling/store.py", "sampling/cli.py",
-        "sampling/formats.py", "rewards.py", "vlm.py", "data.py",
+        "sampling/formats.py", "rewards.py", "vlm.py", "data.py", "model_source.py",
     ],
     "passk": ["passk.py", "sampling/formats.py"],
     "plot": ["plotting.py"],
@@ -131,26 +144,7 @@ def model_dir(wildcards):
 
 
 def train_args(wildcards):
-    s = method_settings(wildcards.method)
-    args = [
-        f"--mode {s['objective']}",
-        f"--learning-rate {s['learning_rate']}",
-        f"--max-steps {s['max_steps']}",
-        f"--num-epochs {s['num_epochs']}",
-        f"--num-generations {s['num_generations']}",
-        f"--prompts-per-step {s['prompts_per_step']}",
-        f"--max-completion-length {s['max_completion_length']}",
-        f"--temperature {s['temperature']}",
-        f"--reward-threshold {s['reward_threshold']}",
-        f"--lambda-psr {s['lambda_psr']}",
-        s.get("extra_args", ""),
-    ]
-    if s.get("eval_every", 0) > 0:
-        args.append(
-            f"--eval-dataset results/data/test.parquet --eval-every {s['eval_every']}"
-            f" --eval-size {s.get('eval_size', 64)} --eval-samples {s.get('eval_samples', 4)}"
-        )
-    return " ".join(a for a in args if a)
+    return " ".join(study_config.train_arguments(method_settings(wildcards.method), "results/data/test.parquet"))
 
 
 def warmstart_args():

@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 
 from nsr.io import InputError
+from nsr.model_source import check_model
 from nsr.sampling.backends import BACKENDS, SamplingSettings, resolve_backend
 from nsr.sampling.formats import samples_format
 from nsr.sampling.store import sample_to_file
@@ -18,7 +19,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     from nsr.cli import TypedFlag
     from nsr.data_cli import add_option_argument
 
-    parser.add_argument("--checkpoint-path", "--model", dest="model", required=True,
+    parser.add_argument("--checkpoint-path", "--model", dest="model", required=True, action=TypedFlag,
                         help="model folder (e.g. grpo-start-ckpts/<model name>-<mode>-<seed> of `nsr train`) or hub id")
     parser.add_argument("--dataset-name", default="synthchart", help="task name or .parquet problem file")
     add_option_argument(parser, "task option of --dataset-name")
@@ -39,6 +40,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="problems per generation call and per resume chunk (default: 1 for hf, 32 for vllm)",
     )
     parser.add_argument("--num-threads", type=int, default=None, help="torch CPU threads")
+    parser.add_argument("--reward-threshold", action=NoThreshold, help=argparse.SUPPRESS)
+
+
+class NoThreshold(argparse.Action):
+    """`--reward-threshold` was once taken here; now a sample's `correct` is the task's own accuracy."""
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        parser.error(f"{option_string}: not a sampling setting: a sample is correct iff the task's verifier gives it "
+                     "full credit, so Pass@k never depends on a threshold (the threshold is `nsr train`'s)")
 
 
 def run(args: argparse.Namespace) -> None:
@@ -53,6 +63,8 @@ def run(args: argparse.Namespace) -> None:
     settings = SamplingSettings(args.num_samples, args.temperature, args.top_p, args.max_new_tokens, args.seed)
     settings.validate()
     resolve_backend(args.backend)  # fail on a missing vllm before loading anything
+    model_flag = typed_flag(args, "model", "--checkpoint-path")
+    check_model(args.model, model_flag)
     problems = load_problems(args.dataset_name, split=args.split, num=args.subset_size, seed=args.data_seed,
                              **parse_options(args.option))
     frame = sample_to_file(
@@ -63,6 +75,7 @@ def run(args: argparse.Namespace) -> None:
         backend=args.backend,
         problems_per_call=args.problems_per_call,
         num_threads=args.num_threads,
+        model_flag=model_flag,
     )
     per_problem = frame.groupby("problem_id")["correct"].mean()
     print(

@@ -1,9 +1,12 @@
 """Task adapters. Each task module exposes
 
+    OPTIONS: tuple of option names
+    check(split: str, options: dict) -> dict     (option values and local files, no data read)
     load(split: str, num: int | None, seed: int, **options) -> list[dict]
 
-returning rows ``{problem_id: str, prompt: str | list[chat message], answer: str, image?: bytes,
-credit?: str}``. Splits: "warmstart" (supervised warm-start of the embedded base), "train" (RL), "test".
+and a generated task also ``check_size(split, num, **options)``. ``load`` returns rows
+``{problem_id: str, prompt: str | list[chat message], answer: str, image?: bytes, credit?: str}``.
+Splits: "warmstart" (supervised warm-start of the embedded base), "train" (RL), "test".
 
 ``credit`` (nsr.rewards.CREDITS) is how rewards grade a wrong answer; a task sets it when its
 option ``credit=graded`` asks for partial credit. No column means binary rewards.
@@ -42,3 +45,12 @@ def get_task(name: str):
 
 def load_task(name: str, split: str, num: int | None, seed: int, **options) -> list[dict]:
     return get_task(name).load(split=split, num=num, seed=seed, **options)
+
+
+def check_task(name: str, split: str, options: dict, num: int | None = None) -> None:
+    """InputError for bad options (or, for a generated task, an impossible size) of ``split``,
+    without loading any data: the config check runs this before any job."""
+    task = get_task(name)
+    task.check(split, options)
+    if num is not None and hasattr(task, "check_size"):
+        task.check_size(split, num, **options)

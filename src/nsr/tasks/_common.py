@@ -225,19 +225,38 @@ def with_credit(rows: list[dict], graded: bool) -> list[dict]:
     return [{**row, "credit": "graded"} for row in rows] if graded else rows
 
 
+def check_local_file(task: str, option: str, path: str | None) -> None:
+    if path and not Path(path).expanduser().is_file():
+        raise InputError(f"{task}: option '{option}': data file {path} does not exist")
+
+
+def check_chart(task: str, split: str, options: dict, default_hub_id: str | None = None) -> dict[str, str | None]:
+    """The options of a chart QA task for ``split`` (names, credit, image folder, a data source, local
+    files present), without reading any data; returns them as check_options does."""
+    check_split(task, split)
+    opts = check_options(task, options, CHART_OPTIONS)
+    graded_credit(task, opts["credit"])
+    image_root = Path(opts["image_root"]).expanduser() if opts["image_root"] else None
+    if image_root is not None and not image_root.is_dir():
+        raise InputError(f"{task}: option 'image_root': {image_root} is not a folder")
+    option = f"{split}_path" if opts[f"{split}_path"] else "path"
+    check_local_file(task, option, opts[option])
+    if not opts[option] and not (opts["hub_id"] or default_hub_id):
+        raise InputError(f"{task}: no data source; set option 'hub_id' (a hub dataset or a local "
+                         f"save_to_disk folder) or '{split}_path'/'path' (JSON/JSONL) plus 'image_root'")
+    return opts
+
+
 def load_chart(task: str, split: str, num: int | None, seed: int, options: dict,
                default_hub_id: str | None = None) -> list[dict]:
     """Chart QA rows {problem_id, prompt (chat messages with an image slot), answer, image (bytes),
     question, credit (option credit=graded only)} from a hub dataset or a local JSON/JSONL file plus
     an image folder."""
-    check_split(task, split)
-    opts = check_options(task, options, CHART_OPTIONS)
+    opts = check_chart(task, split, options, default_hub_id)
     graded = graded_credit(task, opts["credit"])
     fields = {k: ((opts[f"{k}_field"],) if opts[f"{k}_field"] else v) for k, v in CHART_FIELDS.items()}
     instruction = opts["instruction"] or CHART_INSTRUCTION
     image_root = Path(opts["image_root"]).expanduser() if opts["image_root"] else None
-    if image_root is not None and not image_root.is_dir():
-        raise InputError(f"{task}: option 'image_root': {image_root} is not a folder")
     path = opts[f"{split}_path"] or opts["path"]
     hub_id = opts["hub_id"] or default_hub_id
     key = f"{task}/{split}"
@@ -249,9 +268,6 @@ def load_chart(task: str, split: str, num: int | None, seed: int, options: dict,
         rows = [_chart_row(task, split, i, records[i], fields, f"{path} record {i}", root, instruction)
                 for i in picked]
         return with_credit(check_unique_ids(task, rows), graded)
-    if not hub_id:
-        raise InputError(f"{task}: no data source; set option 'hub_id' (a hub dataset or a local "
-                         f"save_to_disk folder) or '{split}_path'/'path' (JSON/JSONL) plus 'image_root'")
 
     import datasets
 

@@ -6,10 +6,15 @@ as evochart select another hub id, field names, split names, or a local JSON + i
 
 from __future__ import annotations
 
-from nsr.tasks._common import CHART_OPTIONS, load_chart
+from nsr.tasks._common import CHART_OPTIONS, check_chart, load_chart
 
 HUB_ID = "HuggingFaceM4/ChartQA"
 OPTIONS = CHART_OPTIONS
+
+
+def check(split: str, options: dict) -> dict:
+    """Option names and values for ``split`` and local files present, without reading any data."""
+    return check_chart("chartqa", split, options, default_hub_id=HUB_ID)
 
 
 def load(split: str, num: int | None, seed: int, **options) -> list[dict]:

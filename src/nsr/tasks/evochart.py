@@ -18,9 +18,14 @@ Option ``credit=graded``: a numeric answer outside the 5% tolerance earns partia
 
 from __future__ import annotations
 
-from nsr.tasks._common import CHART_OPTIONS, load_chart
+from nsr.tasks._common import CHART_OPTIONS, check_chart, load_chart
 
 OPTIONS = CHART_OPTIONS
+
+
+def check(split: str, options: dict) -> dict:
+    """Option names and values for ``split`` and local files present, without reading any data."""
+    return check_chart("evochart", split, options)
 
 
 def load(split: str, num: int | None, seed: int, **options) -> list[dict]:

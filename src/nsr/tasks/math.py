@@ -12,7 +12,7 @@ are scored by nsr.rewards.score (math-verify for LaTeX).
 from __future__ import annotations
 
 from nsr.io import InputError
-from nsr.tasks._common import (check_options, check_split, check_unique_ids, first_answer, get_field,
+from nsr.tasks._common import (check_local_file, check_options, check_split, check_unique_ids, first_answer, get_field,
                                load_hub, pick_indices, read_records, user_prompt)
 
 TRAIN_HUB_ID = "DigitalLearningGmbH/MATH-lighteval"
@@ -67,12 +67,20 @@ def _row(split: str, source: str, index: int, record: dict, fields: dict, where:
     }
 
 
-def load(split: str, num: int | None, seed: int, **options) -> list[dict]:
+def check(split: str, options: dict) -> dict[str, str | None]:
+    """Option names and values for ``split`` and local files present, without reading any data."""
     check_split("math", split)
     opts = check_options("math", options, OPTIONS)
+    if (opts["test_set"] or "math500") not in TEST_SETS:
+        raise InputError(f"math: option 'test_set' must be one of {list(TEST_SETS)}, got {opts['test_set']!r}")
+    option = f"{split}_path" if opts[f"{split}_path"] else "path"
+    check_local_file("math", option, opts[option])
+    return opts
+
+
+def load(split: str, num: int | None, seed: int, **options) -> list[dict]:
+    opts = check(split, options)
     test_set = opts["test_set"] or "math500"
-    if test_set not in TEST_SETS:
-        raise InputError(f"math: option 'test_set' must be one of {list(TEST_SETS)}, got {test_set!r}")
     fields = {k: ((opts[f"{k}_field"],) if opts[f"{k}_field"] else v) for k, v in FIELDS.items()}
     instruction = opts["instruction"] or INSTRUCTION
     source = "math" if split == "train" else test_set

@@ -16,7 +16,9 @@ from __future__ import annotations
 
 import hashlib
 import io
+import itertools
 import json
+import math
 import random
 import string
 
@@ -158,18 +160,20 @@ def answer_credit(qtype: str) -> str:
     return GRADED_CREDIT.get(qtype, "binary")
 
 
-def load(split: str, num: int | None, seed: int, render: str = "text", types=DEFAULT_TYPES,
-         min_categories: int = 2, max_categories: int = 5, value_range=(1, 9),
-         shuffle_labels: bool = True, credit: str = "binary", **unknown) -> list[dict]:
-    """Seeded problems of one split; ``load(s, m, seed)`` is a prefix of ``load(s, n, seed)`` for m < n.
+OPTIONS = ("render", "types", "min_categories", "max_categories", "value_range", "shuffle_labels", "credit")
+# Problems per split a study may ask for: a typo'd size (100 000) fails at config time instead of
+# writing (and later sampling 256 times) that many problems. The warm-start pool is this size.
+MAX_PROBLEMS = DEFAULT_SIZES["warmstart"]
 
-    Options come as Python values or as the strings of `--option key=value` (value_range "1,20",
-    types "max,rank" or a {type: weight} mapping). credit=graded adds each row's ``credit``
-    (answer_credit) for graded rewards."""
+
+def parse_options(render: str = "text", types=DEFAULT_TYPES, min_categories: int = 2, max_categories: int = 5,
+                  value_range=(1, 9), shuffle_labels: bool = True, credit: str = "binary", **unknown) -> dict:
+    """Task options (Python values or the strings of `--option key=value`: value_range "1,20",
+    types "max,rank" or a {type: weight} mapping) checked and normalised; InputError names the option.
+    credit=graded makes load add each row's ``credit`` (answer_credit) for graded rewards."""
     if unknown:
-        raise InputError(f"synthchart: unknown option(s) {sorted(unknown)}; known options: ['credit', "
-                         "'max_categories', 'min_categories', 'render', 'shuffle_labels', 'types', 'value_range']")
-    graded = graded_credit("synthchart", credit)
+        raise InputError(f"synthchart: unknown option(s) {sorted(unknown)}; known options: {sorted(OPTIONS)}")
+    credit = "graded" if graded_credit("synthchart", credit) else "binary"
     min_categories = _as_int("min_categories", min_categories)
     max_categories = _as_int("max_categories", max_categories)
     shuffle_labels = _as_bool("shuffle_labels", shuffle_labels)
@@ -178,8 +182,6 @@ def load(split: str, num: int | None, seed: int, render: str = "text", types=DEF
     if len(value_range) != 2:
         raise InputError(f"synthchart: option 'value_range' must be two integers 'low,high', got {value_range!r}")
     value_range = (_as_int("value_range", value_range[0]), _as_int("value_range", value_range[1]))
-    if split not in SPLITS:
-        raise InputError(f"synthchart: unknown split {split!r}; expected one of {list(SPLITS)}")
     if render not in ("text", "image"):
         raise InputError(f"synthchart: unknown render {render!r}; expected 'text' or 'image'")
     types = dict.fromkeys(types.split(","), 1) if isinstance(types, str) else dict(types) if isinstance(types, dict) else dict.fromkeys(types, 1)
@@ -189,6 +191,70 @@ def load(split: str, num: int | None, seed: int, render: str = "text", types=DEF
         raise InputError(f"synthchart: need 2 <= min_categories <= max_categories <= {len(LABELS)}")
     if value_range[1] - value_range[0] + 1 < max_categories:
         raise InputError(f"synthchart: value_range {value_range} too small for {max_categories} distinct values")
+    return {"render": render, "types": types, "min_categories": min_categories, "max_categories": max_categories,
+            "value_range": value_range, "shuffle_labels": shuffle_labels, "credit": credit}
+
+
+def _pairs(qtype: str, table: dict[str, int]):
+    """The (a, b) label pairs a question of this type can draw (as _draw does)."""
+    if qtype in ("lookup", "sum"):
+        return itertools.permutations(table, 2)
+    if qtype == "diff":
+        return ((a, b) for a, b in itertools.permutations(table, 2) if table[a] > table[b])
+    return [(None, None)]
+
+
+def distinct_problems(split: str, **options) -> int:
+    """How many distinct problems of ``split`` these options can generate: exact (every problem
+    enumerated and hashed) for small option spaces, else the expected share of all problems."""
+    opts = parse_options(**options)
+    low, high = opts["value_range"]
+    sizes = range(opts["min_categories"], opts["max_categories"] + 1)
+    pairs = {"lookup": math.perm, "sum": math.perm, "diff": math.comb}  # ordered pairs; diff orders by value
+    total = sum((math.perm(len(LABELS), n) if opts["shuffle_labels"] else 1) * math.perm(high - low + 1, n)
+                * sum(pairs[t](n, 2) if t in pairs else 1 for t in opts["types"]) for n in sizes)
+    if total > 50_000:
+        return total * len(SPLITS[split]) // 10
+    count = 0
+    for n in sizes:
+        label_sets = itertools.permutations(LABELS, n) if opts["shuffle_labels"] else [tuple(LABELS[:n])]
+        for labels in label_sets:
+            for values in itertools.permutations(range(low, high + 1), n):
+                table = dict(zip(labels, values))
+                for qtype in opts["types"]:
+                    for a, b in _pairs(qtype, table):
+                        digest = _content_hash({"table": table, "question_type": qtype, "a": a, "b": b})
+                        count += int(digest[:8], 16) % 10 in SPLITS[split]
+    return count
+
+
+def check(split: str, options: dict) -> dict:
+    """Option names and values (see parse_options) and the split, without generating anything."""
+    if split not in SPLITS:
+        raise InputError(f"synthchart: unknown split {split!r}; expected one of {list(SPLITS)}")
+    return parse_options(**options)
+
+
+def check_size(split: str, num: int, **options) -> None:
+    """InputError when ``num`` problems of ``split`` are more than the study limit or than the options allow."""
+    check(split, options)
+    if num > MAX_PROBLEMS:
+        raise InputError(f"synthchart: {num} {split} problems asked for; the limit is {MAX_PROBLEMS} per split")
+    available = distinct_problems(split, **options)
+    if num > available:
+        raise InputError(f"synthchart: {num} {split} problems asked for, but these options give only about "
+                         f"{available} distinct {split} problems (allow more categories, values or question types)")
+
+
+def load(split: str, num: int | None, seed: int, **options) -> list[dict]:
+    """Seeded problems of one split; ``load(s, m, seed)`` is a prefix of ``load(s, n, seed)`` for m < n.
+
+    Options: see ``parse_options``."""
+    opts = check(split, options)
+    render, types = opts["render"], opts["types"]
+    min_categories, max_categories = opts["min_categories"], opts["max_categories"]
+    value_range, shuffle_labels = opts["value_range"], opts["shuffle_labels"]
+    graded = opts["credit"] == "graded"
     num = DEFAULT_SIZES[split] if num is None else int(num)
     # The rng depends on the split too, so the splits' problem streams differ, not just their filters.
     rng = random.Random(f"synthchart/{split}/{seed}")

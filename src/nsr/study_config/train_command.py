@@ -1,0 +1,82 @@
+"""The train rule's `nsr train` command from a method's settings, and the check of `extra_args`."""
+
+from __future__ import annotations
+
+import argparse
+import shlex
+
+from nsr.io import InputError
+
+EVAL_DEFAULTS = {"eval_size": 64, "eval_samples": 4}
+
+
+def train_parser(only_given: bool = False) -> argparse.ArgumentParser:
+    """`nsr train`'s parser; ``only_given``: no defaults and nothing required, so a parse yields
+    exactly the flags on the command line."""
+    from nsr.cli import ArgumentParser
+    from nsr.train_cli import add_arguments
+
+    parser = ArgumentParser(prog="nsr train")
+    add_arguments(parser)
+    if only_given:
+        for action in parser._actions:
+            action.default, action.required = argparse.SUPPRESS, False
+    return parser
+
+
+# `nsr train` flags the workflow sets from a config key, or itself (None).
+_RULE_FLAGS = {"mode": "objective", "learning_rate": "learning_rate", "max_steps": "max_steps",
+               "num_epochs": "num_epochs", "num_generations": "num_generations",
+               "prompts_per_step": "prompts_per_step", "max_completion_length": "max_completion_length",
+               "temperature": "temperature", "reward_threshold": "reward_threshold", "lambda_psr": "lambda_psr",
+               "eval_every": "eval_every", "eval_size": "eval_size", "eval_samples": "eval_samples",
+               "eval_dataset": None, "model": None, "dataset_name": None, "seed": None, "output_dir": None,
+               "resume": None, "num_threads": None}
+
+
+def train_arguments(settings: dict, eval_dataset: str) -> list[str]:
+    """The `nsr train` flags of one method (``settings``: `train` with the method's overrides),
+    as the train rule passes them; `extra_args` last but before held-out evaluation."""
+    args = [
+        f"--mode {settings['objective']}",
+        f"--learning-rate {settings['learning_rate']}",
+        f"--max-steps {settings['max_steps']}",
+        f"--num-epochs {settings['num_epochs']}",
+        f"--num-generations {settings['num_generations']}",
+        f"--prompts-per-step {settings['prompts_per_step']}",
+        f"--max-completion-length {settings['max_completion_length']}",
+        f"--temperature {settings['temperature']}",
+        f"--reward-threshold {settings['reward_threshold']}",
+        f"--lambda-psr {settings['lambda_psr']}",
+        settings.get("extra_args", ""),
+    ]
+    if settings.get("eval_every", 0) > 0:
+        eval_size = settings.get("eval_size", EVAL_DEFAULTS["eval_size"])
+        eval_samples = settings.get("eval_samples", EVAL_DEFAULTS["eval_samples"])
+        args.append(f"--eval-dataset {eval_dataset} --eval-every {settings['eval_every']}"
+                    f" --eval-size {eval_size} --eval-samples {eval_samples}")
+    return [a for a in args if a]
+
+
+def extra_args_errors(key: str, settings: dict) -> list[str]:
+    """`extra_args` as `nsr train` will see them: they parse, set no flag the workflow sets, and
+    pass the command's own checks."""
+    from nsr.train_cli import check_flags
+
+    try:
+        extra = shlex.split(settings.get("extra_args", ""))
+        given = vars(train_parser(only_given=True).parse_args(extra))
+    except (InputError, ValueError) as exc:
+        return [f"{key}: nsr train cannot parse it: {exc}"]
+    clashes = [dest for dest in given if dest in _RULE_FLAGS]
+    if clashes:
+        flag = "--" + clashes[0].replace("_", "-")
+        source = _RULE_FLAGS[clashes[0]]
+        return [f"{key}: {flag} is set by the workflow" + (f" from the config key {source}; set that instead"
+                                                           if source else "")]
+    command = shlex.split(" ".join(train_arguments(settings, "test.parquet")))
+    try:
+        check_flags(train_parser().parse_args([*command, "--model", "m", "--dataset-name", "d", "--output-dir", "o"]))
+    except InputError as exc:
+        return [f"{key}: nsr train would stop: {exc}"]
+    return []
