@@ -1,6 +1,7 @@
 # nsr: the decomposed-RLVR study (Zhu et al. 2025) as one DAG.
 #   subset -> base -> train (method x seed) -> sample -> passk -> plots
-# Default target: the comparison figure, its tables and the training-dynamics figure.
+# Default target: the comparison figure and its tables, the training-dynamics figure and the
+# answer-forms figure (where the probability that training moves goes).
 # Nothing heavy is imported here: `snakemake -n` of a paper-scale preset takes about a second.
 
 import os
@@ -41,6 +42,7 @@ rule all:
         "results/comparison_pass_at_k.png",
         "results/comparison_pass_at_k.csv",
         "results/training_curves.png",
+        "results/answer_forms.png",
         comparison_inputs(),
     default_target: True
 

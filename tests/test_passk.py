@@ -177,7 +177,8 @@ def test_cli_writes_json_and_prints_seed_guide_lines(tmp_path, capsys):
     # the seed guide's block: (4 + 1 + 1 + 1) / 16 at k = 1
     assert "Pass@k Results:\n  Pass@1: 43.75%\n  Pass@2: 62.50%\n  Pass@4: 100.00%\n" in printed
     result = json.loads(out.read_text())
-    assert set(result) == {"method", "test_set", "seed", "n", "num_problems", "pass_at_k", "ci95"}
+    assert set(result) == {"method", "test_set", "seed", "n", "num_problems", "pass_at_k", "ci95", "bootstrap", "per_problem"}
+    assert result["per_problem"]["pass_at_k"]["1"] == pytest.approx([1.0, 0.25, 0.25, 0.25])  # seed-averaged, per problem
     assert result["method"] == "grpo" and result["seed"] == 1 and result["n"] == 4
     assert result["test_set"] == "aime25"
     assert "grpo on aime25: 4 problems" in printed
@@ -205,3 +206,53 @@ def test_cli_seed_guide_flags_and_formats_by_content(tmp_path, capsys):
         assert "Pass@k Results:\n  Pass@1: 50.00%\n" in capsys.readouterr().out  # (0 + 2 + 4) / 12
         result = json.loads(out.read_text())
         assert result["method"] == "NSR" and result["pass_at_k"]["1"] == pytest.approx(0.5)
+
+
+def test_paired_difference_matches_brute_force(tmp_path):
+    """Δ Pass@k vs base with a paired bootstrap CI: recomputed by hand from a small samples file."""
+    from math import comb
+
+    from nsr.plotting import load_results
+
+    rng = np.random.default_rng(7)
+    n, problems = 8, [f"p{i:02d}" for i in range(12)]  # sorted as the per-problem values are
+    counts = {"base": rng.integers(0, n + 1, len(problems)), "psr": rng.integers(0, n + 1, len(problems))}
+    paths = []
+    for method, cs in counts.items():
+        rows = [{"problem_id": p, "sample_idx": j, "correct": j < c} for p, c in zip(problems, cs) for j in range(n)]
+        path = tmp_path / method / "seed1.parquet"
+        path.parent.mkdir()
+        pd.DataFrame(rows).sample(frac=1.0, random_state=0).to_parquet(path)  # order must not matter
+        out = tmp_path / f"{method}.json"
+        out.write_text(json.dumps(evaluate([path], num_bootstrap=400, bootstrap_seed=3)))
+        paths.append(out)
+    table = load_results(paths).set_index(["method", "k"])
+    for k in (1, 4, 8):
+        exact = {m: np.array([1 - comb(n - c, k) / comb(n, k) for c in cs]) for m, cs in counts.items()}
+        diff = exact["psr"] - exact["base"]
+        # the same replicates the implementation draws: one block of 400 x 12 problem indices
+        picks = np.random.default_rng(3).integers(0, len(problems), size=(400, len(problems)))
+        means = np.array([diff[row].mean() for row in picks])
+        row = table.loc[("psr", k)]
+        assert row["diff_vs_base"] == pytest.approx(diff.mean(), abs=1e-12)
+        assert row["diff_ci_low"] == pytest.approx(np.percentile(means, 2.5), abs=1e-12)
+        assert row["diff_ci_high"] == pytest.approx(np.percentile(means, 97.5), abs=1e-12)
+        assert np.isnan(table.loc[("base", k), "diff_vs_base"])
+    # pairing: the CI of a difference is tighter than the separate CIs would suggest
+    width = table.loc[("psr", 1), "diff_ci_high"] - table.loc[("psr", 1), "diff_ci_low"]
+    assert width > 0
+
+
+def test_paired_difference_needs_the_same_problems(tmp_path):
+    from nsr.plotting import load_results
+
+    paths = []
+    for method, ids in (("base", ["a", "b"]), ("nsr", ["a", "c"])):
+        path = tmp_path / method / "seed1.parquet"
+        path.parent.mkdir()
+        pd.DataFrame({"problem_id": ids * 2, "correct": [True, False, False, True]}).to_parquet(path)
+        out = tmp_path / f"{method}.json"
+        out.write_text(json.dumps(evaluate([path], num_bootstrap=10)))
+        paths.append(out)
+    with pytest.raises(InputError, match="different problems"):
+        load_results(paths)

@@ -33,6 +33,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--warmstart-steps", type=int, default=WARMSTART_DEFAULTS["steps"])
     parser.add_argument("--warmstart-lr", type=float, default=WARMSTART_DEFAULTS["lr"])
     parser.add_argument("--warmstart-batch-size", type=int, default=WARMSTART_DEFAULTS["batch_size"])
+    parser.add_argument("--warmstart-correct-prob", type=float, default=1.0,
+                        help="noisy teacher: a warm-start target is the right answer with this probability, else a "
+                             "plausible wrong one (synthchart.teacher_answer); 1 = always right")
+    parser.add_argument("--warmstart-noise", type=float, default=0.15,
+                        help="noisy teacher: read noise that makes the wrong targets (std as a share of the table's value spread)")
+    parser.add_argument("--warmstart-bias", type=float, default=0.0)
+    parser.add_argument("--warmstart-lex", type=float, default=0.0)
     parser.add_argument("--num-threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
 
 
@@ -42,7 +49,9 @@ def run(args: argparse.Namespace) -> None:
     out = prepare_base(args.model, args.output_dir, seed=args.seed, dataset_name=args.dataset_name,
                        task_options=parse_options(args.option),
                        warmstart_steps=args.warmstart_steps, warmstart_lr=args.warmstart_lr,
-                       warmstart_batch_size=args.warmstart_batch_size, num_threads=args.num_threads)
+                       warmstart_batch_size=args.warmstart_batch_size, num_threads=args.num_threads,
+                       teacher_correct_prob=None if args.warmstart_correct_prob < 0 else args.warmstart_correct_prob,
+                       teacher_noise=args.warmstart_noise, teacher_kw=dict(bias=args.warmstart_bias, lex=args.warmstart_lex))
     print(f"wrote base policy to {out}")
 
 
@@ -50,7 +59,7 @@ def prepare_base(model: str, output_dir, seed: int = 2025, dataset_name: str = "
                  task_options: dict | None = None,
                  warmstart_steps: int = WARMSTART_DEFAULTS["steps"], warmstart_lr: float = WARMSTART_DEFAULTS["lr"],
                  warmstart_batch_size: int = WARMSTART_DEFAULTS["batch_size"], num_threads: int | None = None,
-                 shape=None) -> Path:
+                 teacher_correct_prob: float | None = 1.0, teacher_noise: float = 0.15, shape=None, teacher_kw=None) -> Path:
     """Write the start policy to ``output_dir`` atomically and return its path."""
     import torch
 
@@ -70,8 +79,15 @@ def prepare_base(model: str, output_dir, seed: int = 2025, dataset_name: str = "
         policy = build_tiny_model(tokenizer, shape, seed=seed)
         losses = []
         if warmstart_steps:
+            targets = None
+            if teacher_correct_prob != 1.0:
+                from nsr.tasks.synthchart import teacher_answer
+
+                rows = problems.to_dict("records")
+                targets = lambda i, rng: teacher_answer(rows[i], rng, teacher_correct_prob, teacher_noise, **(teacher_kw or {}))  # noqa: E731
             losses = warm_start(policy, tokenizer, list(problems["prompt"]), list(problems["answer"]),
-                                steps=warmstart_steps, lr=warmstart_lr, batch_size=warmstart_batch_size, seed=seed)
+                                steps=warmstart_steps, lr=warmstart_lr, batch_size=warmstart_batch_size, seed=seed,
+                                targets=targets)
         with atomic_path(output_dir) as tmp:
             policy.save_pretrained(tmp)
             tokenizer.save_pretrained(tmp)
@@ -141,13 +157,20 @@ def answer_logprob(model, tokenizer, prompts: list[str], answers: list[str], bat
 
 
 def warm_start(model, tokenizer, prompts: list[str], answers: list[str], steps: int, lr: float,
-               batch_size: int, seed: int = 0) -> list[tuple[int, float, float, float]]:
-    """Supervised warm-start (AdamW, warmup + cosine decay); returns (step, loss, lr, seconds) rows."""
+               batch_size: int, seed: int = 0, targets=None) -> list[tuple[int, float, float, float]]:
+    """Supervised warm-start (AdamW, warmup + cosine decay); returns (step, loss, lr, seconds) rows.
+
+    ``targets(i, rng)``, when given, draws the target of problem i afresh each time it is drawn
+    (a noisy teacher); else the target is ``answers[i]``.
+    """
+    import random
+
     import torch
     from tqdm.auto import tqdm
     from transformers import get_cosine_schedule_with_warmup
 
     generator = torch.Generator().manual_seed(seed)
+    teacher_rng = random.Random(f"warm-start-teacher/{seed}")
     optimizer = torch.optim.AdamW(model.parameters(), lr=lr, betas=(0.9, 0.98), weight_decay=0.01)
     schedule = get_cosine_schedule_with_warmup(optimizer, max(1, math.ceil(0.05 * steps)), steps)
     model.train()
@@ -155,7 +178,8 @@ def warm_start(model, tokenizer, prompts: list[str], answers: list[str], steps: 
     bar = tqdm(range(1, steps + 1), desc="warm-start", mininterval=2.0)
     for step in bar:
         idx = torch.randint(len(prompts), (batch_size,), generator=generator).tolist()
-        batch = encode_sft(tokenizer, [prompts[i] for i in idx], [answers[i] for i in idx])
+        batch_answers = [targets(i, teacher_rng) if targets else answers[i] for i in idx]
+        batch = encode_sft(tokenizer, [prompts[i] for i in idx], batch_answers)
         loss = model(**batch).loss
         optimizer.zero_grad(set_to_none=True)
         loss.backward()

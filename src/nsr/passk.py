@@ -84,8 +84,25 @@ def bootstrap_ci(values: np.ndarray, num_bootstrap: int = 1000, seed: int = 0,
     return np.percentile(means, tail, axis=0), np.percentile(means, 100 - tail, axis=0)
 
 
-def load_samples(path: str | Path) -> pd.DataFrame:
-    """Rows (problem_id, correct: bool) from a samples parquet, JSON list or JSONL file (format by content)."""
+def paired_difference(values: np.ndarray, reference: np.ndarray, num_bootstrap: int = 1000, seed: int = 0,
+                      level: float = 0.95) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Mean of ``values - reference`` over problems and its paired percentile bootstrap CI.
+
+    Rows are the same problems in both ([P] or [P, K]); each replicate resamples problems once
+    for both, so the shared difficulty of a problem cancels and the CI is far tighter than two
+    separate CIs.
+    """
+    values, reference = np.asarray(values, dtype=float), np.asarray(reference, dtype=float)
+    if values.shape != reference.shape:
+        raise ValueError(f"paired values differ in shape: {values.shape} vs {reference.shape}")
+    diff = values - reference
+    lo, hi = bootstrap_ci(diff, num_bootstrap, seed, level)
+    return diff.mean(axis=0), lo, hi
+
+
+def load_samples(path: str | Path, extra_columns: Sequence[str] = ()) -> pd.DataFrame:
+    """Rows (problem_id, correct: bool, *extra_columns) from a samples parquet, JSON list or JSONL file
+    (format by content)."""
     path = Path(path)
     if not path.is_file():
         raise InputError(f"samples file {path} does not exist")
@@ -97,7 +114,7 @@ def load_samples(path: str | Path) -> pd.DataFrame:
         raise InputError(f"samples file {path} is unreadable: {type(exc).__name__}: {exc}") from exc
     if frame.empty:
         raise InputError(f"samples file {path} has no rows")
-    missing = [col for col in REQUIRED_COLUMNS if col not in frame.columns]
+    missing = [col for col in (*REQUIRED_COLUMNS, *extra_columns) if col not in frame.columns]
     if missing:
         raise InputError(f"samples file {path} lacks column(s) {missing} (has {list(frame.columns)})")
     ids = frame["problem_id"]
@@ -106,7 +123,8 @@ def load_samples(path: str | Path) -> pd.DataFrame:
         bad = ids[~scalar.to_numpy(dtype=bool)].iloc[0]
         raise InputError(f"samples file {path}: column 'problem_id' must be strings or integers, found {bad!r}")
     # ids as strings so that files of one method match whatever format wrote them
-    return pd.DataFrame({"problem_id": ids.astype(str).to_numpy(), "correct": _as_flags(frame["correct"], path)})
+    return pd.DataFrame({"problem_id": ids.astype(str).to_numpy(), "correct": _as_flags(frame["correct"], path),
+                         **{col: frame[col].to_numpy() for col in extra_columns}})
 
 
 def _as_flags(correct: pd.Series, path: Path) -> np.ndarray:
@@ -166,7 +184,8 @@ def evaluate(paths: Sequence[str | Path], method: str | None = None, seeds: Sequ
     per_seed = np.stack([t.mean(axis=0) for t in tables])  # [S, K]
     # seed-averaged value per problem (problems missing from a seed average the others)
     pooled = pd.concat([pd.DataFrame(t, index=cnt["problem_id"].to_numpy()) for t, cnt in zip(tables, counts)])
-    per_problem = pooled.groupby(level=0).mean().to_numpy()
+    averaged = pooled.groupby(level=0).mean()
+    per_problem = averaged.to_numpy()
     lo, hi = bootstrap_ci(per_problem, num_bootstrap, bootstrap_seed)
 
     def by_k(values) -> dict:
@@ -180,6 +199,10 @@ def evaluate(paths: Sequence[str | Path], method: str | None = None, seeds: Sequ
         "num_problems": int(per_problem.shape[0]),
         "pass_at_k": by_k(per_seed.mean(axis=0)),
         "ci95": {str(k): [float(a), float(b)] for k, a, b in zip(ks, lo, hi)},
+        "bootstrap": {"replicates": int(num_bootstrap), "seed": int(bootstrap_seed)},
+        # seed-averaged per-problem values: what paired comparisons between methods resample
+        "per_problem": {"problem_id": [str(p) for p in averaged.index],
+                        "pass_at_k": {str(k): [float(v) for v in per_problem[:, j]] for j, k in enumerate(ks)}},
     }
     if len(paths) > 1:
         result["seeds"] = list(seeds)

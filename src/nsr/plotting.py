@@ -49,16 +49,19 @@ def method_palette(methods: Sequence[str]) -> dict:
 
 
 # ---------------------------------------------------------------- comparison
-def load_results(paths: Sequence[str | Path], labels: Sequence[str] | None = None) -> pd.DataFrame:
-    """Long table (test_set, method, k, pass_at_k, ci_low, ci_high, std, num_seeds, num_problems)
-    from pass_at_k JSON files; the method is the JSON's "method" unless ``labels`` name it, the
-    test set the JSON's "test_set" (files written before test sets existed: "test")."""
+def load_results(paths: Sequence[str | Path], labels: Sequence[str] | None = None,
+                 base_method: str = "base") -> pd.DataFrame:
+    """Long table (test_set, method, k, pass_at_k, ci_low, ci_high, std, num_seeds, num_problems,
+    diff_vs_base, diff_ci_low, diff_ci_high) from pass_at_k JSON files; the method is the JSON's
+    "method" unless ``labels`` name it, the test set the JSON's "test_set" (files written before
+    test sets existed: "test"). The diff columns compare each method with ``base_method``."""
     if labels and len(labels) != len(paths):
         raise InputError(f"--labels: {len(labels)} label(s) for {len(paths)} result file(s)")
-    frames = []
+    frames, results = [], {}
     for i, path in enumerate(paths):
         result = _read_result(Path(path))
         method = labels[i] if labels else str(result.get("method") or Path(path).stem)
+        results[(str(result.get("test_set") or DEFAULT_TEST_SET), method)] = result
         ks = sorted(result["pass_at_k"], key=int)
         ci = result.get("ci95") or {}
         std = result.get("std") or {}
@@ -78,7 +81,41 @@ def load_results(paths: Sequence[str | Path], labels: Sequence[str] | None = Non
     if duplicated:
         raise InputError(f"--results: method(s) {duplicated} appear in several files of one test set; give "
                          "--labels, or aggregate seeds first with `nsr passk --samples seed*.parquet`")
+    return add_paired_differences(table, results, base_method)
+
+
+def add_paired_differences(table: pd.DataFrame, results: dict, base_method: str = "base") -> pd.DataFrame:
+    """Columns diff_vs_base, diff_ci_low, diff_ci_high: each method's Pass@k minus the base's on the
+    same problems, with a paired bootstrap CI over problems (nsr.passk.paired_difference).
+
+    ``results`` maps (test_set, method) to its pass_at_k JSON; only JSONs with per-problem values
+    (`nsr passk` writes them) are compared, others (and the base itself) get NaN.
+    """
+    from nsr.passk import paired_difference
+
+    table = table.assign(diff_vs_base=np.nan, diff_ci_low=np.nan, diff_ci_high=np.nan)
+    for (test_set, method), result in results.items():
+        reference = results.get((test_set, base_method))
+        if method == base_method or reference is None or "per_problem" not in result or "per_problem" not in reference:
+            continue
+        ours, theirs = _per_problem_frame(result), _per_problem_frame(reference)
+        if set(ours.index) != set(theirs.index):
+            raise InputError(f"test set {test_set!r}: {method} and {base_method} were scored on different problems; "
+                             "a paired difference needs the same problems")
+        ks = [k for k in ours.columns if k in theirs.columns]
+        boot = result.get("bootstrap") or {}
+        mean, lo, hi = paired_difference(ours[ks].to_numpy(), theirs.loc[ours.index, ks].to_numpy(),
+                                         int(boot.get("replicates", 1000)), int(boot.get("seed", 0)))
+        for j, k in enumerate(ks):
+            rows = (table["test_set"] == test_set) & (table["method"] == method) & (table["k"] == k)
+            table.loc[rows, ["diff_vs_base", "diff_ci_low", "diff_ci_high"]] = [mean[j], lo[j], hi[j]]
     return table
+
+
+def _per_problem_frame(result: dict) -> pd.DataFrame:
+    per_problem = result["per_problem"]
+    return pd.DataFrame({int(k): v for k, v in per_problem["pass_at_k"].items()},
+                        index=per_problem["problem_id"])
 
 
 def _read_result(path: Path) -> dict:
@@ -141,11 +178,14 @@ def _problems_suffix(rows: pd.DataFrame) -> str:
 
 def markdown_table(table: pd.DataFrame, ks: Sequence[int] = TABLE_KS) -> str:
     """Per test set a heading and a table: methods as rows, Pass@k (percent) for ``ks`` as
-    columns, '–' where k was not reported."""
+    columns, '–' where k was not reported; then the difference to the base at the smallest and
+    largest k with its paired 95% CI (when the table has differences)."""
     sections = []
     for test_set, panel in table.groupby("test_set", sort=False):
+        diff_ks = _difference_ks(panel)
+        header = [f"Pass@{k}" for k in ks] + [f"Δ Pass@{k} vs base" for k in diff_ks]
         lines = [f"### {test_set}{_problems_suffix(panel)}", "",
-                 "| method | " + " | ".join(f"Pass@{k}" for k in ks) + " |", "|---|" + "---:|" * len(ks)]
+                 "| method | " + " | ".join(header) + " |", "|---|" + "---:|" * len(header)]
         for method, rows in panel.groupby("method", sort=False):
             rows = rows.set_index("k")
             cells = []
@@ -160,9 +200,22 @@ def markdown_table(table: pd.DataFrame, ks: Sequence[int] = TABLE_KS) -> str:
                 if pd.notna(row["ci_low"]):
                     cell += f" [{100 * row['ci_low']:.1f}, {100 * row['ci_high']:.1f}]"
                 cells.append(cell)
+            for k in diff_ks:
+                row = rows.loc[k] if k in rows.index else None
+                cells.append("–" if row is None or pd.isna(row["diff_vs_base"]) else
+                             f"{100 * row['diff_vs_base']:+.1f} [{100 * row['diff_ci_low']:+.1f}, "
+                             f"{100 * row['diff_ci_high']:+.1f}]")
             lines.append(f"| {method} | " + " | ".join(cells) + " |")
         sections.append("\n".join(lines) + "\n")
     return "\n".join(sections)
+
+
+def _difference_ks(panel: pd.DataFrame) -> list[int]:
+    """Pass@1 and Pass@n (the largest k) when some method of the panel has a paired difference."""
+    if "diff_vs_base" not in panel or panel["diff_vs_base"].isna().all():
+        return []
+    ks = sorted(panel.loc[panel["diff_vs_base"].notna(), "k"].unique())
+    return sorted({int(ks[0]), int(ks[-1])})
 
 
 # ---------------------------------------------------------------- training dynamics
@@ -238,6 +291,51 @@ def dynamics_figure(logs: pd.DataFrame, window: int | None = None, title: str | 
     return fig
 
 
+# ---------------------------------------------------------------- answer forms
+FORM_COLORS = {"correct": "#2a9d8f", "wrong": "#e9c46a", "malformed": "#e76f51"}
+FORM_LABELS = {"correct": "correct", "wrong": "well formed, wrong", "malformed": "malformed"}
+
+
+def answer_forms_figure(table: pd.DataFrame, title: str | None = None) -> Figure:
+    """Stacked bars of the share of samples correct / well formed but wrong / malformed, one bar
+    per method; rows are test sets, columns question types ("all" first); each bar is labelled
+    with the mean number of distinct answers per problem (d=...). Input: nsr.forms.answer_forms."""
+    from nsr.forms import ALL_TYPES, FORMS
+
+    test_sets = list(dict.fromkeys(table["test_set"]))
+    types = [ALL_TYPES] + sorted(t for t in table["question_type"].unique() if t != ALL_TYPES)
+    types = [t for t in types if t in set(table["question_type"])]
+    methods = list(dict.fromkeys(table["method"]))
+    with sns.axes_style("whitegrid"), sns.plotting_context("notebook", font_scale=0.9):
+        fig = Figure(figsize=(3.2 * len(types) + 1, 0.45 * len(methods) * len(test_sets) + 1.6 * len(test_sets) + 0.6),
+                     layout="constrained")
+        axes = fig.subplots(len(test_sets), len(types), squeeze=False, sharex=True)
+        for row, test_set in enumerate(test_sets):
+            for col, qtype in enumerate(types):
+                ax = axes[row][col]
+                cells = (table[(table["test_set"] == test_set) & (table["question_type"] == qtype)]
+                         .set_index("method").reindex(methods))
+                left = np.zeros(len(methods))
+                for form in FORMS:
+                    shares = cells[form].fillna(0.0).to_numpy()
+                    ax.barh(methods, shares, left=left, color=FORM_COLORS[form], label=FORM_LABELS[form],
+                            edgecolor="white", linewidth=0.5)
+                    left += shares
+                for y, distinct in enumerate(cells["distinct_answers"]):
+                    if pd.notna(distinct):
+                        ax.text(0.98, y, f"d={distinct:.1f}", ha="right", va="center", fontsize=8, color="black")
+                ax.invert_yaxis()
+                ax.set_xlim(0, 1)
+                ax.xaxis.set_major_formatter(PercentFormatter(1.0))
+                ax.set_title(f"{test_set}: {qtype}" if len(test_sets) > 1 else qtype)
+                if col:
+                    ax.set_yticklabels([])
+        handles, labels = axes[0][0].get_legend_handles_labels()
+        fig.legend(handles, labels, loc="outside lower center", ncols=len(FORMS), frameon=False)
+        fig.suptitle(title or "Answer forms of the samples (d = mean distinct answers per problem)")
+    return fig
+
+
 # ---------------------------------------------------------------- outputs
 def save_figure(fig: Figure, path: str | Path, dpi: int = 150) -> None:
     path = Path(path)
@@ -283,7 +381,7 @@ def run(args: argparse.Namespace) -> None:
     if args.smooth_window is not None and args.smooth_window < 1:
         raise InputError(f"--smooth-window must be >= 1, got {args.smooth_window}")
     # validate every input before drawing anything
-    table = load_results(args.results, args.labels) if args.results else None
+    table = load_results(args.results, args.labels, args.base_method) if args.results else None
     logs = load_train_logs(args.train_logs, args.labels_train) if args.train_logs else None
     if table is not None:
         write_comparison(table, args.output, args.base_method, args.title)

@@ -51,6 +51,7 @@ STAGE_MODULES = {
     ],
     "passk": ["passk.py", "sampling/formats.py"],
     "plot": ["plotting.py"],
+    "forms": ["forms.py", "plotting.py", "rewards.py", "tasks/synthchart.py", "data.py", "passk.py"],
 }
 
 
@@ -213,6 +214,28 @@ def comparison_results():
         *expand("results/test_sets/{testset}/pass_at_k/{method}/all_seeds.json",
                 testset=list(EXTRA_TEST_SETS), method=METHODS),
     ]
+
+
+def test_set_samples(testset):
+    """Samples files of every method and seed on one test set (the study's own or an extra one)."""
+    folder = "results/samples" if testset == PRIMARY_TEST_SET else f"results/test_sets/{testset}/samples"
+    return expand(f"{folder}/{{method}}/seed{{seed}}.parquet", method=METHODS, seed=SEEDS)
+
+
+def test_set_problems(testset):
+    return "results/data/test.parquet" if testset == PRIMARY_TEST_SET else f"results/test_sets/{testset}/data.parquet"
+
+
+def answer_forms_inputs():
+    return [f for name in [PRIMARY_TEST_SET, *EXTRA_TEST_SETS] for f in [test_set_problems(name), *test_set_samples(name)]]
+
+
+def answer_forms_sets():
+    """`nsr forms` --set groups: name, problems parquet, samples files; the study's test set first."""
+    return " ".join(
+        f"--set {name} {test_set_problems(name)} {' '.join(test_set_samples(name))}"
+        for name in [PRIMARY_TEST_SET, *EXTRA_TEST_SETS]
+    )
 
 
 def train_logs():

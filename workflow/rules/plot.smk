@@ -39,3 +39,26 @@ rule plot_training:
         "../envs/nsr.yaml"
     shell:
         "nsr plot --train-logs {params.logs} --dynamics-output {output} > {log} 2>&1"
+
+
+rule plot_answer_forms:
+    input:
+        answer_forms_inputs(),
+    output:
+        png=report("results/answer_forms.png", caption="../report/answer_forms.rst", category="Answer forms"),
+        csv="results/answer_forms.csv",
+        md="results/answer_forms.md",
+    params:
+        sets=answer_forms_sets(),
+        code=code_stamp("forms"),
+    log:
+        "logs/plot/answer_forms.log",
+    benchmark:
+        "results/benchmarks/plot/answer_forms.tsv"
+    threads: rule_threads("plot")
+    resources:
+        **rule_resources("plot"),
+    conda:
+        "../envs/nsr.yaml"
+    shell:
+        "nsr forms {params.sets} --output {output.png} > {log} 2>&1"

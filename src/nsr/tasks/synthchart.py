@@ -84,6 +84,60 @@ def is_well_formed(table: dict[str, int], qtype: str, answer: str) -> bool:
     raise InputError(f"synthchart: unknown question type {qtype!r}; known: {list(QUESTION_TYPES)}")
 
 
+def noisy_answer(table: dict[str, int], qtype: str, rng: random.Random, noise: float,
+                 a: str | None = None, b: str | None = None) -> str:
+    """A plausible wrong answer: the same question answered from the table as read with noise.
+
+    Every value is read as value + N(0, (noise * spread)^2), spread = max - min of the table's
+    values (1 for a one-value spread), and the answer recomputed; draws that happen to be right
+    are redrawn. So the wrong answer is well formed and confuses values that lie close together
+    (near misses are likely, far ones rare). Falls back to a uniformly drawn wrong answer of
+    the same form when noise cannot make one (e.g. noise 0).
+    """
+    correct = compute_answer(table, qtype, a, b)
+    spread = max(max(table.values()) - min(table.values()), 1)
+    for _ in range(32):
+        read = {k: v + rng.gauss(0.0, noise * spread) for k, v in table.items()} if noise > 0 else table
+        if qtype in ("lookup", "diff", "sum"):
+            read = {k: round(v) for k, v in read.items()}
+        answer = compute_answer(read, qtype, a, b)
+        if answer != correct:
+            return answer
+    labels = list(table)
+    if qtype in ("max", "min", "second"):
+        return rng.choice([label for label in labels if label != correct])
+    if qtype == "rank":
+        order = list(correct)
+        i = rng.randrange(len(order) - 1)
+        order[i], order[i + 1] = order[i + 1], order[i]
+        return "".join(order)
+    return str(int(correct) + rng.choice((-1, 1)))
+
+
+def teacher_answer(row: dict, rng: random.Random, correct_prob: float, noise: float, bias: float = 0.0,
+                   lex: float = 0.0) -> str:
+    """Warm-start target of a noisy teacher: the right answer with probability ``correct_prob``,
+    else ``noisy_answer`` (always well formed). What pretraining gives an LLM: certainty about
+    the form of an answer, uncertainty about its content."""
+    spec = json.loads(row["table"])
+    values = spec["values"]
+    if correct_prob is None:  # exploration: the answer as read (noise, position bias, string comparison)
+        spread = max(max(values.values()) - min(values.values()), 1)
+        n = len(values)
+        if rng.random() < lex:
+            # string comparison: "9" > "45"; keep the order as floats via a rank transform
+            order = sorted(values, key=lambda k: str(values[k]))
+            read = {k: order.index(k) * spread / max(n - 1, 1) for k in values}
+        else:
+            read = dict(values)
+        read = {k: v + rng.gauss(0.0, noise * spread) + bias * spread * i / max(n - 1, 1)
+                for i, (k, v) in enumerate(read.items())}
+        return compute_answer(read, row["question_type"], spec["a"], spec["b"])
+    if rng.random() < correct_prob:
+        return row["answer"]
+    return noisy_answer(values, row["question_type"], rng, noise, spec["a"], spec["b"])
+
+
 def _draw(rng: random.Random, types, min_categories, max_categories, value_range, shuffle_labels) -> dict:
     n = rng.randint(min_categories, max_categories)
     labels = rng.sample(LABELS, n) if shuffle_labels else list(LABELS[:n])
