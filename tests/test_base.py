@@ -94,3 +94,37 @@ def test_warm_start_uses_the_study_task_options(tmp_path, monkeypatch):
         base.prepare_base("embedded", tmp_path / "c", seed=1, warmstart_steps=1, shape=TINY,
                           task_options={"types": "median"})
     assert not (tmp_path / "c").exists()
+
+
+def test_noisy_teacher_warm_start_gives_a_well_formed_uncertain_prior(tmp_path):
+    """The design the embedded default relies on (issue 10): after a noisy-teacher warm-start the base
+    answers in the right form (>= 95% well formed) but is unsure of the content (Pass@1 well below 1,
+    several distinct answers per problem). Fails if the warm-start or the teacher regresses."""
+    from nsr.data import load_problems
+    from nsr.forms import classify, summarize
+    from nsr.sampling import SamplingSettings, sample_to_file
+
+    options = {"types": "max,min", "max_categories": "4", "value_range": "10,99", "shuffle_labels": "false"}
+    out = base.prepare_base("embedded", tmp_path / "base", seed=3, warmstart_steps=250, warmstart_lr=1e-3,
+                            warmstart_batch_size=32, task_options=options, teacher_accuracy=0.3, teacher_noise=0.3,
+                            num_threads=2)
+    problems = load_problems("synthchart", "test", 30, seed=1, **options)
+    samples = sample_to_file(out, problems, tmp_path / "samples.parquet", SamplingSettings(32, 1.0, 1.0, 8, 0),
+                             backend="hf", problems_per_call=10, num_threads=2, progress=False)
+    forms = summarize(classify(problems, samples.assign(run="seed0"))).set_index("question_type")
+    assert (forms["well_formed"] >= 0.95).all(), forms
+    assert (0.15 <= forms.loc["all", "correct"] <= 0.5), forms  # the teacher's 30%, learned roughly
+    assert forms.loc["all", "distinct_answers"] >= 2.5, forms  # wrong answers spread over several labels
+
+
+def test_noisy_teacher_needs_synthchart_rows(tmp_path):
+    problems = tmp_path / "p.parquet"
+    import pandas as pd
+
+    pd.DataFrame({"problem_id": ["a"], "prompt": ["1+1?"], "answer": ["2"]}).to_parquet(problems)
+    with pytest.raises(InputError, match="synthchart problems only"):
+        base.prepare_base("embedded", tmp_path / "b", dataset_name=str(problems), warmstart_steps=1, shape=TINY,
+                          teacher_accuracy=0.5)
+    with pytest.raises(InputError, match="teacher-accuracy"):
+        base.prepare_base("embedded", tmp_path / "b", warmstart_steps=1, shape=TINY, teacher_accuracy=1.5)
+    assert not (tmp_path / "b").exists()

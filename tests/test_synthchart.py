@@ -17,6 +17,7 @@ def recompute(row) -> str:
         "min": min(values, key=values.get),
         "second": order[1],
         "rank": "".join(order),
+        "top3": "".join(order[:3]),
         "lookup": str(values[a]) if a else None,
         "diff": str(values[a] - values[b]) if a else None,
         "sum": str(values[a] + values[b]) if a else None,
@@ -119,7 +120,7 @@ def test_graded_credit_option_marks_each_answer_kind():
     graded = synthchart.load("test", 60, 2, types=synthchart.QUESTION_TYPES, credit="graded")
     assert all("credit" not in row for row in binary)  # default: binary rewards, the paper's setting
     assert [{k: v for k, v in row.items() if k != "credit"} for row in graded] == binary  # same problems
-    expected = {"rank": "ranking", "lookup": "graded", "diff": "graded", "sum": "graded",
+    expected = {"rank": "ranking", "top3": "ranking", "lookup": "graded", "diff": "graded", "sum": "graded",
                 "max": "binary", "min": "binary", "second": "binary"}
     assert {row["question_type"]: row["credit"] for row in graded} == expected
     rank = next(row for row in graded if row["question_type"] == "rank" and len(row["answer"]) == 4)
@@ -129,3 +130,38 @@ def test_graded_credit_option_marks_each_answer_kind():
     assert score("" if label["answer"] != "Z" else "Y", label["answer"], label["credit"]) == 0.0
     with pytest.raises(InputError, match="'credit'"):
         synthchart.load("test", 2, 1, credit="partial")
+
+
+@pytest.mark.parametrize("qtype", ["max", "min", "second", "rank", "lookup", "sum", "diff"])
+def test_noisy_teacher_is_well_formed_and_spread(qtype):
+    """Every teacher target is a possible answer; the right one with the set accuracy, the wrong ones
+    several different near misses (not one fixed mistake)."""
+    import random
+    from collections import Counter
+
+    rows = synthchart.load("warmstart", 40, seed=1, types=qtype, min_categories=4, max_categories=6,
+                           value_range="10,99", shuffle_labels=False)
+    rng = random.Random(0)
+    right = total = 0
+    spreads = []
+    for row in rows:
+        table = json.loads(row["table"])["values"]
+        targets = Counter(synthchart.teacher_answer(row, rng, accuracy=0.3, noise=0.3) for _ in range(200))
+        assert all(synthchart.is_well_formed(table, qtype, t) for t in targets), targets
+        right += targets[row["answer"]]
+        total += sum(targets.values())
+        spreads.append(len(targets) - (row["answer"] in targets))
+    assert 0.27 < right / total < 0.33
+    assert sum(s >= 2 for s in spreads) / len(spreads) > 0.8  # wrong answers: several candidates per problem
+
+
+def test_noisy_answer_prefers_near_misses():
+    """Read noise confuses values that lie close together: the two closest values swap far more often."""
+    import random
+    from collections import Counter
+
+    table = {"A": 10, "B": 50, "C": 52, "D": 90}
+    wrong = Counter(synthchart.noisy_answer(table, "rank", random.Random(i), noise=0.1) for i in range(300))
+    assert "DCBA" not in wrong  # never the right answer
+    assert wrong.most_common(1)[0][0] == "DBCA"  # B and C, 2 apart, swapped
+    assert wrong["DBCA"] > 0.9 * 300

@@ -33,13 +33,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--warmstart-steps", type=int, default=WARMSTART_DEFAULTS["steps"])
     parser.add_argument("--warmstart-lr", type=float, default=WARMSTART_DEFAULTS["lr"])
     parser.add_argument("--warmstart-batch-size", type=int, default=WARMSTART_DEFAULTS["batch_size"])
-    parser.add_argument("--warmstart-correct-prob", type=float, default=1.0,
+    parser.add_argument("--warmstart-teacher-accuracy", type=float, default=1.0,
                         help="noisy teacher: a warm-start target is the right answer with this probability, else a "
-                             "plausible wrong one (synthchart.teacher_answer); 1 = always right")
-    parser.add_argument("--warmstart-noise", type=float, default=0.15,
-                        help="noisy teacher: read noise that makes the wrong targets (std as a share of the table's value spread)")
-    parser.add_argument("--warmstart-bias", type=float, default=0.0)
-    parser.add_argument("--warmstart-lex", type=float, default=0.0)
+                             "plausible wrong one of the same form (synthchart.teacher_answer); 1 = always right")
+    parser.add_argument("--warmstart-teacher-noise", type=float, default=0.3,
+                        help="noisy teacher: how far its wrong answers stray (read noise, as a share of a table's "
+                             "value spread: small = near misses only)")
     parser.add_argument("--num-threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
 
 
@@ -50,8 +49,7 @@ def run(args: argparse.Namespace) -> None:
                        task_options=parse_options(args.option),
                        warmstart_steps=args.warmstart_steps, warmstart_lr=args.warmstart_lr,
                        warmstart_batch_size=args.warmstart_batch_size, num_threads=args.num_threads,
-                       teacher_correct_prob=None if args.warmstart_correct_prob < 0 else args.warmstart_correct_prob,
-                       teacher_noise=args.warmstart_noise, teacher_kw=dict(bias=args.warmstart_bias, lex=args.warmstart_lex))
+                       teacher_accuracy=args.warmstart_teacher_accuracy, teacher_noise=args.warmstart_teacher_noise)
     print(f"wrote base policy to {out}")
 
 
@@ -59,12 +57,14 @@ def prepare_base(model: str, output_dir, seed: int = 2025, dataset_name: str = "
                  task_options: dict | None = None,
                  warmstart_steps: int = WARMSTART_DEFAULTS["steps"], warmstart_lr: float = WARMSTART_DEFAULTS["lr"],
                  warmstart_batch_size: int = WARMSTART_DEFAULTS["batch_size"], num_threads: int | None = None,
-                 teacher_correct_prob: float | None = 1.0, teacher_noise: float = 0.15, shape=None, teacher_kw=None) -> Path:
+                 teacher_accuracy: float = 1.0, teacher_noise: float = 0.3, shape=None) -> Path:
     """Write the start policy to ``output_dir`` atomically and return its path."""
     import torch
 
     if warmstart_steps < 0 or warmstart_batch_size < 1 or not warmstart_lr > 0:
         raise InputError("warm-start needs --warmstart-steps >= 0, --warmstart-batch-size >= 1, --warmstart-lr > 0")
+    if not 0 <= teacher_accuracy <= 1 or not teacher_noise > 0:
+        raise InputError("noisy teacher needs --warmstart-teacher-accuracy in [0, 1] and --warmstart-teacher-noise > 0")
     if num_threads:
         torch.set_num_threads(num_threads)
     output_dir = Path(output_dir)
@@ -80,11 +80,14 @@ def prepare_base(model: str, output_dir, seed: int = 2025, dataset_name: str = "
         losses = []
         if warmstart_steps:
             targets = None
-            if teacher_correct_prob != 1.0:
+            if teacher_accuracy < 1:
                 from nsr.tasks.synthchart import teacher_answer
 
+                if not {"table", "question_type"} <= set(problems.columns):
+                    raise InputError(f"--warmstart-teacher-accuracy < 1: the noisy teacher knows synthchart problems only, "
+                                     f"not {dataset_name!r}")
                 rows = problems.to_dict("records")
-                targets = lambda i, rng: teacher_answer(rows[i], rng, teacher_correct_prob, teacher_noise, **(teacher_kw or {}))  # noqa: E731
+                targets = lambda i, rng: teacher_answer(rows[i], rng, teacher_accuracy, teacher_noise)  # noqa: E731
             losses = warm_start(policy, tokenizer, list(problems["prompt"]), list(problems["answer"]),
                                 steps=warmstart_steps, lr=warmstart_lr, batch_size=warmstart_batch_size, seed=seed,
                                 targets=targets)

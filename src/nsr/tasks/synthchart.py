@@ -31,19 +31,20 @@ LABELS = string.ascii_uppercase
 
 # Letter answers need the model to compare values and copy the right label (partial skill
 # leaves plausible wrong labels); "rank" has n! answers, so guessing it rarely scores.
-QUESTION_TYPES = ("max", "min", "second", "rank", "lookup", "diff", "sum")
+QUESTION_TYPES = ("max", "min", "second", "rank", "top3", "lookup", "diff", "sum")
 # Default mix (type -> weight), tuned so the warm-started tiny model has partial skill: one-letter
 # answers are learned partly, rank (the only answer a copying guesser cannot cover in 256
 # samples) is half the mix. Single-digit lookup/diff/sum answers are easy to guess: opt-in only.
 DEFAULT_TYPES = {"max": 1, "min": 1, "second": 1, "rank": 3}
 
-TEXT_QUESTIONS = {"max": "max?", "min": "min?", "second": "2nd?", "rank": "rank?",
+TEXT_QUESTIONS = {"max": "max?", "min": "min?", "second": "2nd?", "rank": "rank?", "top3": "top3?",
                   "lookup": "{a}?", "diff": "{a}-{b}?", "sum": "{a}+{b}?"}
 IMAGE_QUESTIONS = {
     "max": "Which category has the largest value?",
     "min": "Which category has the smallest value?",
     "second": "Which category has the second largest value?",
     "rank": "List the categories from largest to smallest value, as one string of letters.",
+    "top3": "List the three categories with the largest values, largest first, as one string of letters.",
     "lookup": "What is the value of category {a}?",
     "diff": "What is the value of {a} minus the value of {b}?",
     "sum": "What is the sum of the values of {a} and {b}?",
@@ -61,6 +62,8 @@ def compute_answer(table: dict[str, int], qtype: str, a: str | None = None, b: s
         return by_value[1]
     if qtype == "rank":
         return "".join(by_value)
+    if qtype == "top3":
+        return "".join(by_value[:3])
     if qtype == "lookup":
         return str(table[a])
     if qtype == "diff":
@@ -72,11 +75,14 @@ def compute_answer(table: dict[str, int], qtype: str, a: str | None = None, b: s
 
 def is_well_formed(table: dict[str, int], qtype: str, answer: str) -> bool:
     """Whether ``answer`` is a possible answer of this kind, right or wrong: a permutation of
-    the table's labels for rank, one of its labels for max/min/2nd, an integer otherwise.
-    Separates "wrong but plausible" from malformed (e.g. "ABCC") in a model's samples."""
+    the table's labels for rank, min(3, n) distinct labels for top3, one of its labels for
+    max/min/2nd, an integer otherwise. Separates "wrong but plausible" from malformed (e.g.
+    "ABCC") in a model's samples."""
     answer = answer.strip()
     if qtype == "rank":
         return len(answer) == len(table) and set(answer) == set(table)
+    if qtype == "top3":
+        return len(answer) == min(3, len(table)) == len(set(answer)) and set(answer) <= set(table)
     if qtype in ("max", "min", "second"):
         return answer in table
     if qtype in ("lookup", "diff", "sum"):
@@ -106,36 +112,27 @@ def noisy_answer(table: dict[str, int], qtype: str, rng: random.Random, noise: f
     labels = list(table)
     if qtype in ("max", "min", "second"):
         return rng.choice([label for label in labels if label != correct])
-    if qtype == "rank":
-        order = list(correct)
-        i = rng.randrange(len(order) - 1)
+    if qtype in ("rank", "top3") and len(table) > 2:
+        order = sorted(table, key=table.get, reverse=True)
+        i = rng.randrange(min(3, len(order) - 1) if qtype == "top3" else len(order) - 1)
         order[i], order[i + 1] = order[i + 1], order[i]
-        return "".join(order)
+        return "".join(order[:3] if qtype == "top3" else order)
+    if qtype in ("rank", "top3"):
+        return correct[::-1]
     return str(int(correct) + rng.choice((-1, 1)))
 
 
-def teacher_answer(row: dict, rng: random.Random, correct_prob: float, noise: float, bias: float = 0.0,
-                   lex: float = 0.0) -> str:
-    """Warm-start target of a noisy teacher: the right answer with probability ``correct_prob``,
-    else ``noisy_answer`` (always well formed). What pretraining gives an LLM: certainty about
-    the form of an answer, uncertainty about its content."""
-    spec = json.loads(row["table"])
-    values = spec["values"]
-    if correct_prob is None:  # exploration: the answer as read (noise, position bias, string comparison)
-        spread = max(max(values.values()) - min(values.values()), 1)
-        n = len(values)
-        if rng.random() < lex:
-            # string comparison: "9" > "45"; keep the order as floats via a rank transform
-            order = sorted(values, key=lambda k: str(values[k]))
-            read = {k: order.index(k) * spread / max(n - 1, 1) for k in values}
-        else:
-            read = dict(values)
-        read = {k: v + rng.gauss(0.0, noise * spread) + bias * spread * i / max(n - 1, 1)
-                for i, (k, v) in enumerate(read.items())}
-        return compute_answer(read, row["question_type"], spec["a"], spec["b"])
-    if rng.random() < correct_prob:
+def teacher_answer(row: dict, rng: random.Random, accuracy: float, noise: float) -> str:
+    """Warm-start target of a noisy teacher for one synthchart row: the right answer with
+    probability ``accuracy``, else ``noisy_answer`` (a plausible wrong answer, always well formed).
+
+    What pretraining gives an LLM: certainty about the form of an answer, uncertainty about its
+    content. Drawn afresh each time the row is drawn, so the student learns a distribution.
+    """
+    if rng.random() < accuracy:
         return row["answer"]
-    return noisy_answer(values, row["question_type"], rng, noise, spec["a"], spec["b"])
+    spec = json.loads(row["table"])
+    return noisy_answer(spec["values"], row["question_type"], rng, noise, spec["a"], spec["b"])
 
 
 def _draw(rng: random.Random, types, min_categories, max_categories, value_range, shuffle_labels) -> dict:
@@ -205,7 +202,7 @@ def _as_bool(name: str, value) -> bool:
 
 
 # Option credit=graded: the partial credit (nsr.rewards.CREDITS) each question type's answer admits.
-GRADED_CREDIT = {"rank": "ranking", "lookup": "graded", "diff": "graded", "sum": "graded"}
+GRADED_CREDIT = {"rank": "ranking", "top3": "ranking", "lookup": "graded", "diff": "graded", "sum": "graded"}
 
 
 def answer_credit(qtype: str) -> str:
