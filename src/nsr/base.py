@@ -4,7 +4,10 @@ Two routes:
 - a hub id or local folder: loaded with Auto* classes and saved as is (the paper-scale path);
 - "embedded": a byte-level tokenizer and a tiny Qwen2 built locally (nsr.tiny), warm-started
   by a short supervised run on synthchart "warmstart" problems (cross-entropy on answer + EOS
-  only), so RL starts from a policy with well-formed answers and partial skill.
+  only), so RL starts from a policy with well-formed answers and partial skill. With a noisy
+  teacher (``--warmstart-teacher-accuracy < 1``) every target keeps the answer's form but is
+  right only sometimes (synthchart.teacher_answer): the prior of a pretrained LLM, sure of the
+  form and unsure of the content, which the paper's NSR mechanism relies on.
 """
 
 from __future__ import annotations
@@ -39,6 +42,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--warmstart-teacher-noise", type=float, default=0.3,
                         help="noisy teacher: how far its wrong answers stray (read noise, as a share of a table's "
                              "value spread: small = near misses only)")
+    parser.add_argument("--warmstart-teacher-decay", type=float, default=1.0,
+                        help="noisy teacher: its accuracy is multiplied by this per table value beyond two (bigger "
+                             "tables are harder; 1 = the same accuracy for every table)")
     parser.add_argument("--num-threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
 
 
@@ -49,7 +55,8 @@ def run(args: argparse.Namespace) -> None:
                        task_options=parse_options(args.option),
                        warmstart_steps=args.warmstart_steps, warmstart_lr=args.warmstart_lr,
                        warmstart_batch_size=args.warmstart_batch_size, num_threads=args.num_threads,
-                       teacher_accuracy=args.warmstart_teacher_accuracy, teacher_noise=args.warmstart_teacher_noise)
+                       teacher_accuracy=args.warmstart_teacher_accuracy, teacher_noise=args.warmstart_teacher_noise,
+                       teacher_decay=args.warmstart_teacher_decay)
     print(f"wrote base policy to {out}")
 
 
@@ -57,14 +64,16 @@ def prepare_base(model: str, output_dir, seed: int = 2025, dataset_name: str = "
                  task_options: dict | None = None,
                  warmstart_steps: int = WARMSTART_DEFAULTS["steps"], warmstart_lr: float = WARMSTART_DEFAULTS["lr"],
                  warmstart_batch_size: int = WARMSTART_DEFAULTS["batch_size"], num_threads: int | None = None,
-                 teacher_accuracy: float = 1.0, teacher_noise: float = 0.3, shape=None) -> Path:
+                 teacher_accuracy: float = 1.0, teacher_noise: float = 0.3, teacher_decay: float = 1.0,
+                 shape=None) -> Path:
     """Write the start policy to ``output_dir`` atomically and return its path."""
     import torch
 
     if warmstart_steps < 0 or warmstart_batch_size < 1 or not warmstart_lr > 0:
         raise InputError("warm-start needs --warmstart-steps >= 0, --warmstart-batch-size >= 1, --warmstart-lr > 0")
-    if not 0 <= teacher_accuracy <= 1 or not teacher_noise > 0:
-        raise InputError("noisy teacher needs --warmstart-teacher-accuracy in [0, 1] and --warmstart-teacher-noise > 0")
+    if not 0 <= teacher_accuracy <= 1 or not teacher_noise > 0 or not 0 < teacher_decay <= 1:
+        raise InputError("noisy teacher needs --warmstart-teacher-accuracy in [0, 1], --warmstart-teacher-noise > 0 "
+                         "and --warmstart-teacher-decay in (0, 1]")
     if num_threads:
         torch.set_num_threads(num_threads)
     output_dir = Path(output_dir)
@@ -72,22 +81,22 @@ def prepare_base(model: str, output_dir, seed: int = 2025, dataset_name: str = "
         from nsr.data import load_problems
         from nsr.tiny import build_tiny_model, build_tokenizer
 
-        # Validate the data before building anything heavy.
+        # Validate the data (and the teacher) before building anything heavy.
         problems = (load_problems(dataset_name, split="warmstart", seed=seed, **(task_options or {}))
                     if warmstart_steps else None)
+        targets = None
+        if warmstart_steps and (teacher_accuracy < 1 or teacher_decay < 1):
+            from nsr.tasks.synthchart import teacher_answer
+
+            if not {"table", "question_type"} <= set(problems.columns):
+                raise InputError(f"--warmstart-teacher-accuracy < 1: the noisy teacher knows synthchart problems only, "
+                                 f"not {dataset_name!r}")
+            rows = problems.to_dict("records")
+            targets = lambda i, rng: teacher_answer(rows[i], rng, teacher_accuracy, teacher_noise, teacher_decay)  # noqa: E731
         tokenizer = build_tokenizer()
         policy = build_tiny_model(tokenizer, shape, seed=seed)
         losses = []
         if warmstart_steps:
-            targets = None
-            if teacher_accuracy < 1:
-                from nsr.tasks.synthchart import teacher_answer
-
-                if not {"table", "question_type"} <= set(problems.columns):
-                    raise InputError(f"--warmstart-teacher-accuracy < 1: the noisy teacher knows synthchart problems only, "
-                                     f"not {dataset_name!r}")
-                rows = problems.to_dict("records")
-                targets = lambda i, rng: teacher_answer(rows[i], rng, teacher_accuracy, teacher_noise)  # noqa: E731
             losses = warm_start(policy, tokenizer, list(problems["prompt"]), list(problems["answer"]),
                                 steps=warmstart_steps, lr=warmstart_lr, batch_size=warmstart_batch_size, seed=seed,
                                 targets=targets)

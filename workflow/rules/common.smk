@@ -72,7 +72,14 @@ def task_module(dataset):
 
 def option_flags(options):
     """Task options as `--option 'key=value'` flags, in a fixed order (no re-run on key order)."""
-    return [f"--option '{key}={value}'" for key, value in sorted(options.items())]
+    return [f"--option '{key}={option_value(value)}'" for key, value in sorted(options.items())]
+
+
+def option_value(value):
+    """An option as `--option` takes it: a mapping (synthchart's question-type weights) as 'a:1,b:3'."""
+    if isinstance(value, dict):
+        return ",".join(f"{k}:{v}" for k, v in value.items())
+    return value
 
 
 def subset_args(dataset, split, size, options):
@@ -151,7 +158,9 @@ def train_args(wildcards):
 def warmstart_args():
     """Warm-start flags of the embedded base; it learns synthchart's warm-start split with the
     study's task options when the study is synthchart (same question mix, table sizes ...)."""
-    flags = {"steps": "--warmstart-steps", "learning_rate": "--warmstart-lr", "batch_size": "--warmstart-batch-size"}
+    flags = {"steps": "--warmstart-steps", "learning_rate": "--warmstart-lr", "batch_size": "--warmstart-batch-size",
+             "teacher_accuracy": "--warmstart-teacher-accuracy", "teacher_noise": "--warmstart-teacher-noise",
+             "teacher_decay": "--warmstart-teacher-decay"}
     warmstart = config["base"].get("warmstart", {})
     # Fixed order: the same settings written in another key order must not re-run the base job.
     args = [f"{flag} {warmstart[key]}" for key, flag in flags.items() if key in warmstart]

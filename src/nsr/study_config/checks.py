@@ -139,6 +139,11 @@ def semantic_errors(config: dict, workflow_dir: str | Path = WORKFLOW_DIR) -> li
         errors += _dataset_errors(key, dataset, merged, {"test": (f"{key}.size", spec.get("size"))},
                                   study_pool=(data["dataset"], data["train_size"]))
     model = config["base"]["model"]
+    warmstart = config["base"].get("warmstart", {})
+    teacher = warmstart.get("teacher_accuracy", 1) < 1 or warmstart.get("teacher_decay", 1) < 1
+    if teacher and (model != "embedded" or data["dataset"] != "synthchart"):
+        errors.append("base.warmstart.teacher_accuracy: the noisy teacher warm-starts the embedded model on "
+                      "synthchart only (base.model: embedded, data.dataset: synthchart)")
     if model != "embedded":
         error = model_source_error(model)
         if error:

@@ -122,16 +122,18 @@ def noisy_answer(table: dict[str, int], qtype: str, rng: random.Random, noise: f
     return str(int(correct) + rng.choice((-1, 1)))
 
 
-def teacher_answer(row: dict, rng: random.Random, accuracy: float, noise: float) -> str:
+def teacher_answer(row: dict, rng: random.Random, accuracy: float, noise: float, decay: float = 1.0) -> str:
     """Warm-start target of a noisy teacher for one synthchart row: the right answer with
-    probability ``accuracy``, else ``noisy_answer`` (a plausible wrong answer, always well formed).
+    probability ``accuracy * decay ** (n - 2)`` for a table of n values (bigger tables are harder),
+    else ``noisy_answer`` (a plausible wrong answer, always well formed).
 
     What pretraining gives an LLM: certainty about the form of an answer, uncertainty about its
-    content. Drawn afresh each time the row is drawn, so the student learns a distribution.
+    content, and problems it mostly gets wrong. Drawn afresh each time the row is drawn, so the
+    student learns a distribution.
     """
-    if rng.random() < accuracy:
-        return row["answer"]
     spec = json.loads(row["table"])
+    if rng.random() < accuracy * decay ** (len(spec["values"]) - 2):
+        return row["answer"]
     return noisy_answer(spec["values"], row["question_type"], rng, noise, spec["a"], spec["b"])
 
 
@@ -217,6 +219,22 @@ OPTIONS = ("render", "types", "min_categories", "max_categories", "value_range",
 MAX_PROBLEMS = DEFAULT_SIZES["warmstart"]
 
 
+def _parse_types(types) -> dict:
+    """Question types with weights: "max,rank" (equal weights), "max:1,rank:3", a list or a mapping."""
+    if isinstance(types, dict):
+        return dict(types)
+    if not isinstance(types, str):
+        return dict.fromkeys(types, 1)
+    weights = {}
+    for part in types.split(","):
+        name, _, weight = part.strip().partition(":")
+        try:
+            weights[name] = float(weight) if weight else 1
+        except ValueError:
+            raise InputError(f"synthchart: option 'types': bad weight {weight!r} of {name!r} (use e.g. 'max:1,rank:3')") from None
+    return weights
+
+
 def parse_options(render: str = "text", types=DEFAULT_TYPES, min_categories: int = 2, max_categories: int = 5,
                   value_range=(1, 9), shuffle_labels: bool = True, credit: str = "binary", **unknown) -> dict:
     """Task options (Python values or the strings of `--option key=value`: value_range "1,20",
@@ -235,7 +253,7 @@ def parse_options(render: str = "text", types=DEFAULT_TYPES, min_categories: int
     value_range = (_as_int("value_range", value_range[0]), _as_int("value_range", value_range[1]))
     if render not in ("text", "image"):
         raise InputError(f"synthchart: unknown render {render!r}; expected 'text' or 'image'")
-    types = dict.fromkeys(types.split(","), 1) if isinstance(types, str) else dict(types) if isinstance(types, dict) else dict.fromkeys(types, 1)
+    types = _parse_types(types)
     if not types or any(t not in QUESTION_TYPES or not types[t] > 0 for t in types):
         raise InputError(f"synthchart: bad question types {types!r}; known: {list(QUESTION_TYPES)}")
     if not 2 <= min_categories <= max_categories <= len(LABELS):
