@@ -165,7 +165,9 @@ def warmstart_args():
     # Fixed order: the same settings written in another key order must not re-run the base job.
     args = [f"{flag} {warmstart[key]}" for key, flag in flags.items() if key in warmstart]
     if config["base"]["model"] == "embedded" and config["data"]["dataset"] == "synthchart":
-        args += option_flags(config["data"].get("options", {}))
+        # credit grades training rewards only: switching it must not re-run the warm-start.
+        options = {k: v for k, v in config["data"].get("options", {}).items() if k != "credit"}
+        args += option_flags(options)
     return " ".join(args)
 
 
