@@ -68,6 +68,17 @@ def test_labels_override_method_and_must_match(results):
         load_results([paths[0], paths[0]])
 
 
+def test_labels_naming_the_methods_go_to_their_files_not_by_position(results):
+    # the guide: `--results results_*.json` (alphabetical: grpo, nsr, psr) with labels in its own order
+    paths, values = results
+    table = load_results(paths[1:], labels=["GRPO", "PSR", "NSR"])
+    at_one = table[table["k"] == 1].set_index("method")["pass_at_k"]
+    assert at_one["PSR"] == pytest.approx(values["psr"]["1"]) and at_one["NSR"] == pytest.approx(values["nsr"]["1"])
+    # labels that are not the methods' names keep their positions
+    renamed = load_results(paths[1:], labels=["A", "B", "C"]).query("k == 1").set_index("method")["pass_at_k"]
+    assert renamed["B"] == pytest.approx(values["nsr"]["1"])
+
+
 def test_one_panel_per_test_set_in_file_order(tmp_path):
     paths, values = [], {}
     for test_set, problems in [("math500", 500), ("aime25", 30)]:

@@ -355,6 +355,19 @@ def test_cli_rejects_bad_arguments_before_loading(cli_inputs, tmp_path, capsys, 
         assert not (tmp_path / "o").exists() and not (tmp_path / "o.checkpoints").exists(), extra
 
 
+def test_fewer_problems_than_one_step_stop_before_anything_is_written(cli_inputs, tmp_path, capsys):
+    """--num-epochs over fewer problems than --prompts-per-step has no step: one line, not TRL's traceback."""
+    with pytest.raises(SystemExit) as stop:
+        cli_main(["train", "--mode", "psr", "--model", str(cli_inputs / "base"), "--dataset-name",
+                  str(cli_inputs / "train.parquet"), "--subset-size", "3", "--prompts-per-step", "4",
+                  "--num-epochs", "2", "--output-dir", str(tmp_path / "o")])
+    err = capsys.readouterr().err
+    assert stop.value.code == 2 and err == ("nsr train: error: --subset-size 3: 3 training problems make no full step "
+                                            "of --prompts-per-step 4; give more problems, a smaller --prompts-per-step, "
+                                            "or --max-steps\n"), err
+    assert not (tmp_path / "o").exists() and not (tmp_path / "o.checkpoints").exists()
+
+
 def test_cli_errors_name_the_flag_as_typed(tmp_path, capsys, monkeypatch):
     """Checked before loading (no such folder) or while loading (no weights): the flag as typed, one line."""
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
@@ -365,7 +378,7 @@ def test_cli_errors_name_the_flag_as_typed(tmp_path, capsys, monkeypatch):
         for model, message in (("missing", "no such model folder"), ("no-weights", "cannot load this local folder")):
             with pytest.raises(SystemExit) as exc:
                 cli_main(["train", "--mode", "nsr", flag, str(tmp_path / model), "--dataset-name", "synthchart",
-                          "--subset-size", "2"])
+                          "--subset-size", "8"])
             assert exc.value.code == 2
             err = capsys.readouterr().err
             assert err.startswith(f"nsr train: error: {flag} {tmp_path / model}: {message}") and err.count("\n") == 1, err

@@ -58,9 +58,9 @@ def load_results(paths: Sequence[str | Path], labels: Sequence[str] | None = Non
     if labels and len(labels) != len(paths):
         raise InputError(f"--labels: {len(labels)} label(s) for {len(paths)} result file(s)")
     frames, results = [], {}
-    for i, path in enumerate(paths):
-        result = _read_result(Path(path))
-        method = labels[i] if labels else str(result.get("method") or Path(path).stem)
+    read = [_read_result(Path(path)) for path in paths]
+    methods = [str(result.get("method") or Path(path).stem) for path, result in zip(paths, read)]
+    for path, result, method in zip(paths, read, _legend_labels(methods, labels)):
         results[(str(result.get("test_set") or DEFAULT_TEST_SET), method)] = result
         ks = sorted(result["pass_at_k"], key=int)
         ci = result.get("ci95") or {}
@@ -82,6 +82,19 @@ def load_results(paths: Sequence[str | Path], labels: Sequence[str] | None = Non
         raise InputError(f"--results: method(s) {duplicated} appear in several files of one test set; give "
                          "--labels, or aggregate seeds first with `nsr passk --samples seed*.parquet`")
     return add_paired_differences(table, results, base_method)
+
+
+def _legend_labels(methods: list[str], labels: Sequence[str] | None) -> list[str]:
+    """Each result file's legend label. Labels that name the files' methods (case aside) go to the
+    file of that method, whatever the order: the guide's `--results results_*.json --labels "GRPO"
+    "PSR" "NSR" "W-REINFORCE"` gets its files from a shell glob in alphabetical order (grpo, nsr,
+    psr, w-reinforce), and matching by position would swap PSR and NSR. Other labels go by position."""
+    if not labels:
+        return methods
+    by_name = {label.lower(): label for label in labels}
+    if len(by_name) == len(labels) and sorted(by_name) == sorted(m.lower() for m in methods):
+        return [by_name[m.lower()] for m in methods]
+    return list(labels)
 
 
 def add_paired_differences(table: pd.DataFrame, results: dict, base_method: str = "base") -> pd.DataFrame:
@@ -360,7 +373,9 @@ def write_comparison(table: pd.DataFrame, output: str | Path, base_method: str =
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--results", nargs="+", default=[],
                         help="pass_at_k JSON files, one per (test set, method); panels in file order")
-    parser.add_argument("--labels", nargs="+", default=None, help="legend labels, one per --results file")
+    parser.add_argument("--labels", nargs="+", default=None,
+                        help="legend labels, one per --results file: by position, except that labels naming "
+                             "the files' methods (case aside) go to the file of that method")
     parser.add_argument("--output", default=None,
                         help="comparison PNG; the .csv and .md tables are written next to it")
     parser.add_argument("--base-method", default="base", help="method drawn dashed (default: base)")

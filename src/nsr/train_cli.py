@@ -192,6 +192,11 @@ def run(args: argparse.Namespace) -> None:
 
     options = parse_options(args.option)
     problems = load_problems(args.dataset_name, split="train", num=args.subset_size, seed=args.seed, **options)
+    if not (args.max_steps and args.max_steps > 0) and len(problems) < args.prompts_per_step:
+        # TRL would stop later with a traceback: an epoch shorter than one step has no step at all
+        source = f"--subset-size {args.subset_size}" if args.subset_size else f"--dataset-name {args.dataset_name}"
+        raise InputError(f"{source}: {len(problems)} training problems make no full step of --prompts-per-step "
+                         f"{args.prompts_per_step}; give more problems, a smaller --prompts-per-step, or --max-steps")
     eval_problems = None
     if args.eval_every:
         eval_problems = load_problems(args.eval_dataset, split="test", num=args.eval_size, seed=args.seed, **options)
