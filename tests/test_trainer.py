@@ -404,11 +404,11 @@ def test_cli_guide_flags_options_and_default_output_dir(cli_inputs, tmp_path, mo
     monkeypatch.chdir(tmp_path)
     with pytest.raises(_Stop):
         cli_main(["train", "--mode", "w-reinforce", "--vlm-name", str(cli_inputs / "base"), "--dataset-name", "synthchart",
-                  "--seed", "2026", "--subset-size", "6", "--num-epochs", "1", "--num-generations", "4",
+                  "--seed", "2026", "--subset-size", "8", "--num-epochs", "1", "--num-generations", "4",
                   "--reward-threshold", "0.7", "--lambda-psr", "0.2", "--option", "types=rank", "--option", "credit=graded"])
     config, dataset = seen["args"], seen["train_dataset"]
     assert (config.objective, config.reward_threshold, config.lambda_psr, config.seed) == ("w-reinforce", 0.7, 0.2, 2026)
-    assert (config.num_generations, config.num_train_epochs, len(dataset)) == (4, 1.0, 6)
+    assert (config.num_generations, config.num_train_epochs, len(dataset)) == (4, 1.0, 8)
     assert set(dataset["question_type"]) == {"rank"} and set(dataset["credit"]) == {"ranking"}
     # checkpoints go next to the default output folder grpo-start-ckpts/<model name>-<mode>-<seed>
     assert config.output_dir == "grpo-start-ckpts/base-w-reinforce-2026.checkpoints"
