@@ -62,7 +62,7 @@ def test_tiny_study_on_slurm(slurm_cluster, tmp_path):
     print(f"tiny study on SLURM: {wall:.0f} s")
     # Every job went through sbatch (the plugin deletes the SLURM logs of successful jobs).
     submitted = re.findall(r"has been submitted with SLURM jobid (\d+)", output)
-    jobs = 2 + 1 + 2 + 3 + 3 + 3 + 2  # subsets, base, trainings, samples, passk, passk_seeds, plots
+    jobs = 2 + 1 + 2 + 3 + 3 + 3 + 3  # subsets, base, trainings, samples, passk, passk_seeds, 3 figures
     assert len(set(submitted)) == jobs, output[-3000:]
     results = tmp_path / "results"
     for method in config["methods"]:
@@ -72,3 +72,4 @@ def test_tiny_study_on_slurm(slurm_cluster, tmp_path):
         assert len(samples) == config["sampling"]["num_samples"] * config["data"]["test_size"]
     assert (results / "comparison_pass_at_k.png").stat().st_size > 10_000
     assert (results / "training_curves.png").stat().st_size > 10_000
+    assert (results / "answer_forms.png").stat().st_size > 10_000
