@@ -49,6 +49,9 @@ MISTAKES = {
                                                   c["base"]["warmstart"].update(teacher_accuracy=0.3)),
                                      "base.warmstart.teacher_accuracy: the noisy teacher warm-starts the embedded model "
                                      "on synthchart only (base.model: embedded, data.dataset: synthchart)"),
+    "teacher decay on a hub model": (lambda c, _: c["base"].update(model="org/model", warmstart={"teacher_decay": 0.5}),
+                                     "base.warmstart.teacher_decay: the noisy teacher warm-starts the embedded model "
+                                     "on synthchart only (base.model: embedded, data.dataset: synthchart)"),
     "teacher accuracy above 1": (lambda c, _: c["base"]["warmstart"].update(teacher_accuracy=1.5),
                                  "base.warmstart.teacher_accuracy: must be <= 1, got 1.5"),
     "teacher key typo": (lambda c, _: c["base"]["warmstart"].update(teacher_nosie=0.3),

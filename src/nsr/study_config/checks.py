@@ -140,9 +140,9 @@ def semantic_errors(config: dict, workflow_dir: str | Path = WORKFLOW_DIR) -> li
                                   study_pool=(data["dataset"], data["train_size"]))
     model = config["base"]["model"]
     warmstart = config["base"].get("warmstart", {})
-    teacher = warmstart.get("teacher_accuracy", 1) < 1 or warmstart.get("teacher_decay", 1) < 1
+    teacher = [key for key in ("teacher_accuracy", "teacher_decay") if warmstart.get(key, 1) < 1]
     if teacher and (model != "embedded" or data["dataset"] != "synthchart"):
-        errors.append("base.warmstart.teacher_accuracy: the noisy teacher warm-starts the embedded model on "
+        errors.append(f"base.warmstart.{teacher[0]}: the noisy teacher warm-starts the embedded model on "
                       "synthchart only (base.model: embedded, data.dataset: synthchart)")
     if model != "embedded":
         error = model_source_error(model)
