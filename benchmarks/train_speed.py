@@ -1,10 +1,26 @@
-"""Training steps/s per objective on default-like settings (run by hand, not a test).
+"""RL steps/s of the embedded default's training settings, optionally side by side with another commit.
 
-    python benchmarks/train_speed.py                      # tiny default-shape model, config defaults
-    python benchmarks/train_speed.py --model results/models/base --steps 20
+    python benchmarks/train_speed.py                         # this tree, every objective
+    python benchmarks/train_speed.py --against 455e3e1       # this tree vs that commit, ratio per objective
+    python benchmarks/train_speed.py --profile psr           # top items of one objective's steps (cProfile)
 
-Each mode trains on synthchart train problems through NSRTrainer with the `nsr train` reward;
-the first --warmup steps are excluded from the timing (lazy init, first generation).
+The policy is results/models/base when it exists (the study's warm-started base: its completions
+have the study's lengths), else --model. Settings come from config/config.yaml's `train` and `data`
+sections (prompts per step, generations, completion length, learning rate, task options), one
+torch thread as the study's train jobs. Every measurement runs in a fresh process with
+PYTHONPATH set to the tree under test; with --against the commit is checked out in a temporary
+git worktree and the two trees alternate (A B A B ...) for --rounds rounds, so load on a noisy
+machine hits both alike: the ratio of medians is what counts. The first --warmup steps of each run
+are not timed (lazy initialisation, first generation).
+
+Profile of one psr step of the embedded default (2 x 128 base, 16 prompts x 8 x <= 16 tokens, one
+thread; `--profile psr`, cumulative seconds per step on a shared 2-core machine):
+
+    before (455e3e1, TRL generate):             0.72 s/step
+        generate (16 decode steps, 128 rows)    ~0.39
+        forward+backward of the loss            ~0.17
+        reward scoring, logging, rest           ~0.16
+    after (shared-prefix rollouts):             see the note of the commit that changed it
 """
 
 from __future__ import annotations
@@ -12,76 +28,148 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import statistics
+import subprocess
+import sys
 import tempfile
 import time
+from pathlib import Path
 
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
+REPO = Path(__file__).resolve().parents[1]
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--model", default=None,
-                        help="model folder (default: an untrained tiny model of the default shape)")
-    parser.add_argument("--modes", default="grpo,psr,nsr,w-reinforce")
-    parser.add_argument("--steps", type=int, default=10, help="timed steps per mode")
-    parser.add_argument("--warmup", type=int, default=2)
-    parser.add_argument("--prompts-per-step", type=int, default=16)
-    parser.add_argument("--num-generations", type=int, default=8)
-    parser.add_argument("--max-completion-length", type=int, default=16)
-    parser.add_argument("--threads", type=int, default=1)
-    parser.add_argument("--output", default=None, help="optional JSON file for the numbers")
-    args = parser.parse_args()
+def default_settings() -> dict:
+    import yaml
 
+    config = yaml.safe_load((REPO / "config" / "config.yaml").read_text())
+    train = config["train"]
+    return {"prompts_per_step": train["prompts_per_step"], "num_generations": train["num_generations"],
+            "max_completion_length": train["max_completion_length"], "learning_rate": train["learning_rate"],
+            "temperature": train["temperature"], "options": config["data"].get("options", {})}
+
+
+def measure(model_dir: str, mode: str, steps: int, warmup: int, settings: dict,
+            profile: bool = False) -> tuple[float, float]:
+    """(steps/s, CPU seconds per step) of `mode` in this process (the nsr it imports is the tree under
+    test). CPU time of a one-thread run is its work, nearly blind to other load on the machine."""
     import torch
     from transformers import PrinterCallback, TrainerCallback
 
     from nsr.data import load_problems
-    from nsr.tiny import build_tiny_model, build_tokenizer
     from nsr.train_cli import build_dataset, reward_correctness
     from nsr.trainer import NSRConfig, NSRTrainer
 
-    torch.set_num_threads(args.threads)
-    tmp = tempfile.mkdtemp(prefix="nsr-train-speed-")
-    model_dir = args.model
-    if model_dir is None:
-        tok = build_tokenizer()
-        model_dir = os.path.join(tmp, "tiny")
-        build_tiny_model(tok, seed=0).save_pretrained(model_dir)
-        tok.save_pretrained(model_dir)
-    n_prompts = args.prompts_per_step * (args.steps + args.warmup)
-    dataset = build_dataset(load_problems("synthchart", split="train", num=n_prompts, seed=0))
+    torch.set_num_threads(1)
+    os.environ["HF_HUB_OFFLINE"] = "1"
+    prompts = settings["prompts_per_step"]
+    dataset = build_dataset(load_problems("synthchart", split="train", num=prompts * (steps + warmup), seed=0,
+                                          **settings["options"]))
 
     class StepTimes(TrainerCallback):
-        def __init__(self):
-            self.times = []
+        times: list = []
 
         def on_step_end(self, *_, **__):
-            self.times.append(time.perf_counter())
+            self.times.append((time.perf_counter(), time.process_time()))
 
-    results = {}
-    for mode in args.modes.split(","):
-        timer = StepTimes()
-        config = NSRConfig(
-            output_dir=os.path.join(tmp, mode), objective=mode, seed=0, learning_rate=2.5e-4,
-            max_steps=args.steps + args.warmup, num_generations=args.num_generations,
-            per_device_train_batch_size=args.prompts_per_step * args.num_generations,
-            max_completion_length=args.max_completion_length, logging_steps=1, save_strategy="no",
-            report_to="none", disable_tqdm=True, log_level="error", lr_scheduler_type="constant",
-        )
-        trainer = NSRTrainer(model=model_dir, reward_funcs=reward_correctness, args=config,
-                             train_dataset=dataset, callbacks=[timer])
-        trainer.remove_callback(PrinterCallback)  # keep the output to one line per mode
+    timer = StepTimes()
+    config = NSRConfig(
+        output_dir=tempfile.mkdtemp(prefix="nsr-train-speed-"), objective=mode, seed=0,
+        learning_rate=settings["learning_rate"], max_steps=steps + warmup,
+        num_generations=settings["num_generations"],
+        per_device_train_batch_size=prompts * settings["num_generations"],
+        max_completion_length=settings["max_completion_length"], temperature=settings["temperature"],
+        logging_steps=1, save_strategy="no", report_to="none", disable_tqdm=True, log_level="error",
+        lr_scheduler_type="constant",
+    )
+    trainer = NSRTrainer(model=model_dir, reward_funcs=reward_correctness, args=config, train_dataset=dataset,
+                         callbacks=[timer])
+    trainer.remove_callback(PrinterCallback)
+    if profile:
+        import cProfile
+        import pstats
+
+        profiler = cProfile.Profile()
+        profiler.enable()
         trainer.train()
-        timed = timer.times[args.warmup - 1:] if args.warmup else timer.times
-        steps_per_s = (len(timed) - 1) / (timed[-1] - timed[0])
-        results[mode] = round(steps_per_s, 3)
-        print(f"{mode:<12} {steps_per_s:6.2f} steps/s  ({args.prompts_per_step} prompts x "
-              f"{args.num_generations} generations x <= {args.max_completion_length} tokens, "
-              f"{args.threads} thread(s), device {config.device})", flush=True)
-    if args.output:
-        from nsr.io import write_json
+        profiler.disable()
+        pstats.Stats(profiler, stream=sys.stderr).sort_stats("cumulative").print_stats(40)
+    else:
+        trainer.train()
+    timed = timer.times[warmup - 1:] if warmup else timer.times
+    steps = len(timed) - 1
+    return steps / (timed[-1][0] - timed[0][0]), (timed[-1][1] - timed[0][1]) / steps
 
-        write_json(args.output, {"steps_per_s": results, **vars(args)})
+
+def run_child(tree: Path, model_dir: str, mode: str, args) -> tuple[float, float]:
+    env = {**os.environ, "PYTHONPATH": str(tree / "src"), "HF_HUB_OFFLINE": "1"}
+    command = [sys.executable, str(Path(__file__).resolve()), "--child", mode, "--model", model_dir,
+               "--steps", str(args.steps), "--warmup", str(args.warmup)]
+    out = subprocess.run(command, env=env, check=True, capture_output=True, text=True)
+    return tuple(json.loads(out.stdout.strip().splitlines()[-1]))
+
+
+def resolve_model(model: str | None) -> str:
+    model = model or str(REPO / "results" / "models" / "base")
+    if not (Path(model) / "config.json").exists():
+        raise SystemExit(f"--model {model}: no model folder; build the study's base first "
+                         "(snakemake --cores all results/models/base) or pass --model")
+    return str(Path(model).resolve())
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--model", default=None, help="policy folder (default: results/models/base)")
+    parser.add_argument("--modes", default="grpo,psr,nsr,w-reinforce")
+    parser.add_argument("--steps", type=int, default=20, help="timed steps per run")
+    parser.add_argument("--warmup", type=int, default=2)
+    parser.add_argument("--rounds", type=int, default=2, help="runs per tree and objective (median taken)")
+    parser.add_argument("--against", default=None, metavar="GITREF", help="also measure this commit, alternating")
+    parser.add_argument("--profile", default=None, metavar="MODE", help="cProfile one run of MODE (this tree)")
+    parser.add_argument("--output", default=None, help="optional JSON file for the numbers")
+    parser.add_argument("--child", default=None, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:  # one measurement in this process; the caller set PYTHONPATH to the tree under test
+        print(json.dumps(measure(args.model, args.child, args.steps, args.warmup, default_settings())))
+        return
+    model_dir = resolve_model(args.model)
+    if args.profile:
+        steps_per_s, cpu = measure(model_dir, args.profile, args.steps, args.warmup, default_settings(), profile=True)
+        print(f"{args.profile}: {steps_per_s:.2f} steps/s, {cpu:.3f} CPU s/step")
+        return
+
+    trees = {"this tree": REPO}
+    worktree = None
+    if args.against:
+        worktree = Path(tempfile.mkdtemp(prefix="nsr-against-")) / "tree"
+        subprocess.run(["git", "-C", str(REPO), "worktree", "add", "--detach", str(worktree), args.against],
+                       check=True, capture_output=True)
+        trees[args.against] = worktree
+    results: dict[str, dict[str, dict[str, float]]] = {name: {} for name in trees}
+    try:
+        for mode in args.modes.split(","):
+            runs: dict[str, list[tuple[float, float]]] = {name: [] for name in trees}
+            for _ in range(args.rounds):
+                for name, tree in trees.items():
+                    runs[name].append(run_child(tree, model_dir, mode, args))
+            line = f"{mode:<12}"
+            for name in trees:
+                results[name][mode] = {"steps_per_s": statistics.median(r[0] for r in runs[name]),
+                                       "cpu_s_per_step": statistics.median(r[1] for r in runs[name])}
+                line += (f"  {name}: {results[name][mode]['steps_per_s']:5.2f} steps/s "
+                         f"{results[name][mode]['cpu_s_per_step']:.3f} CPU s/step")
+            if args.against:
+                mine, theirs = results["this tree"][mode], results[args.against][mode]
+                line += (f"  ratio {mine['steps_per_s'] / theirs['steps_per_s']:.2f}x wall, "
+                         f"{theirs['cpu_s_per_step'] / mine['cpu_s_per_step']:.2f}x CPU")
+            print(line, flush=True)
+    finally:
+        if worktree is not None:
+            subprocess.run(["git", "-C", str(REPO), "worktree", "remove", "--force", str(worktree)], check=False)
+    settings = default_settings()
+    print(f"({settings['prompts_per_step']} prompts x {settings['num_generations']} generations x <= "
+          f"{settings['max_completion_length']} tokens, 1 thread, {args.steps} timed steps, median of {args.rounds})")
+    if args.output:
+        Path(args.output).write_text(json.dumps({"results": results, **vars(args)}, indent=2) + "\n")
 
 
 if __name__ == "__main__":

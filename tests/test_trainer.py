@@ -507,3 +507,33 @@ def test_killed_and_resumed_training_equals_an_uninterrupted_one(resume_inputs, 
     assert {r["eval_accuracy"] != "" for r in ours} == {True, False}  # held-out evaluation rows resumed too
     seconds = [float(r["seconds"]) for r in ours]
     assert seconds == sorted(seconds)
+
+
+@pytest.mark.parametrize("objective", ["grpo", "psr", "nsr", "w-reinforce"])
+def test_shared_prefix_forward_equals_trls_forward_of_every_row(base_model, tok, tmp_path, objective):
+    """The loss forward that runs each distinct prompt once (its cache shared by the rows that have it)
+    gives TRL's loss, gradient and per-token entropies; prompts of different lengths (left padding) and
+    shuffled rows included."""
+    def run(shared):
+        trainer = make_trainer(copy.deepcopy(base_model), tok, tmp_path, objective, reward=graded_reward,
+                               shared_prefix_forward=shared, temperature=0.7)
+        completion_ids = [tok(c)["input_ids"] + [tok.eos_token_id] for _, c, _ in MIXED_LENGTHS]
+        trainer._generate_single_turn = lambda *a, **k: ([list(ids) for ids in completion_ids], None)
+        inputs = trainer._generate_and_score_completions([{"prompt": p, "answer": a} for p, _, a in MIXED_LENGTHS])
+        # Rows shuffled as TRL's _prepare_inputs shuffles a generation batch: groups are found by value
+        order = torch.tensor([3, 0, 5, 1, 4, 2])
+        inputs = {k: v[order] if isinstance(v, torch.Tensor) and v.dim() and len(v) == len(order) else v
+                  for k, v in inputs.items()}
+        loss, grad = loss_and_grad(trainer, inputs)
+        return loss, grad, trainer._last_entropies.detach() * inputs["completion_mask"]
+
+    (loss_a, grad_a, ent_a), (loss_b, grad_b, ent_b) = run(True), run(False)
+    assert grad_b.abs().max() > 0
+    torch.testing.assert_close(loss_a, loss_b)
+    torch.testing.assert_close(grad_a, grad_b, atol=1e-6, rtol=1e-4)
+    torch.testing.assert_close(ent_a, ent_b, atol=1e-5, rtol=1e-5)
+
+
+# (prompt, completion, answer) in groups of G; prompts of three lengths, completions of 0-4 tokens before EOS.
+MIXED_LENGTHS = [("A=3 B=7|max?", "B", "B"), ("A=3 B=7|max?", "AB", "B"), ("A=5 B=2 C=44 D=12|max?", "Bxyz", "C"),
+                 ("A=5 B=2 C=44 D=12|max?", "C", "C"), ("C=1 B=9 A=4|min?", "C", "C"), ("C=1 B=9 A=4|min?", "", "C")]

@@ -23,6 +23,8 @@ from pathlib import Path
 import torch
 from transformers import TrainerCallback
 from trl import GRPOConfig, GRPOTrainer
+from trl.models import unwrap_model_for_generation
+from trl.extras.profiling import profiling_context
 from trl.trainer.utils import RepeatSampler
 
 from nsr.io import atomic_path
@@ -32,6 +34,11 @@ from nsr.rewards import full_credit
 # Loss types whose normaliser is a token count over the (masked) batch, so excluded rows drop out of it.
 # "grpo"/"sapo"/"luspo" average over rows and "dr_grpo" over a fixed length: excluded rows would still dilute.
 _TOKEN_MEAN_LOSSES = ("dapo", "bnpo", "cispo")
+ROLLOUT_SAMPLERS = ("shared_prefix", "trl")
+# Arguments of TRL's loss forward that a text-only batch leaves None (the rest are image inputs).
+_PLAIN_FORWARD_KWARGS = ("compute_entropy", "compute_aux_loss", "batch_size")
+# Config fields that make a model's logits more than its LM head's output (TRL's fused head knows them).
+_LOGIT_SCALINGS = ("final_logit_softcapping", "logit_scale", "output_multiplier", "lm_head_multiplier", "logits_scaling")
 
 
 @dataclass
@@ -55,10 +62,31 @@ class NSRConfig(GRPOConfig):
     gradient_checkpointing: bool | None = field(
         default=None, metadata={"help": "Deprecated alias of activation_checkpointing."}
     )
+    shared_prefix_forward: bool = field(
+        default=True,
+        metadata={"help": "Loss forward: each group's prompt runs once and its KV cache is shared by the group's "
+                  "completions (text models, one process, no DeepSpeed/FSDP); False: TRL's forward of every row."},
+    )
+    rollout_sampler: str = field(
+        default="shared_prefix",
+        metadata={"help": "Who samples the rollouts of text models: shared_prefix (nsr.sampling's decoder, the one "
+                  "evaluation uses: each prompt prefilled once, its cache shared by its num_generations rows) or "
+                  "trl (TRL's generate / paged generation). use_vllm and image prompts always take TRL's path."},
+    )
 
     def __post_init__(self):
         if self.objective not in methods():
             raise ValueError(f"objective must be one of {methods()}, got {self.objective!r}")
+        if self.rollout_sampler not in ROLLOUT_SAMPLERS:
+            raise ValueError(f"rollout_sampler must be one of {ROLLOUT_SAMPLERS}, got {self.rollout_sampler!r}")
+        if self.rollout_sampler == "shared_prefix":
+            unsupported = {name: value for name, value in (
+                ("top_k", self.top_k or 0), ("min_p", self.min_p), ("repetition_penalty", self.repetition_penalty),
+                ("generation_kwargs", self.generation_kwargs)) if value not in (0, None, 1.0)}
+            if unsupported:
+                name = next(iter(unsupported))
+                raise ValueError(f"{name}={unsupported[name]!r}: rollout_sampler 'shared_prefix' samples with "
+                                 "temperature and top_p only; set rollout_sampler='trl' for TRL's generate")
         if self.lambda_psr < 0:
             raise ValueError(f"lambda_psr must be >= 0, got {self.lambda_psr}")
         if not 0 < self.reward_threshold <= 1:
@@ -134,6 +162,39 @@ class NSRTrainer(GRPOTrainer):
             data_source=stock.data_source, mini_repeat_count=stock.mini_repeat_count, batch_size=stock.batch_size,
             repeat_count=stock.repeat_count, shuffle=stock.shuffle, seed=stock.seed)
 
+    def _generate_single_turn(self, prompt_ids, images, multimodal_fields, num_generations, has_tool_images=False):
+        """Rollouts from nsr.sampling's shared-prefix decoder (``args.rollout_sampler``), the sampler that
+        evaluation uses. TRL lays a generation batch out as each prompt repeated ``num_generations``
+        times in a row; each block is prefilled once and its KV cache repeated over the block, where
+        generate() would prefill every row. The draws come from per-prompt generators seeded from
+        torch's global RNG, which the Trainer checkpoints, so a resumed run draws what an
+        uninterrupted one draws. Completions keep their EOS token, as TRL's do."""
+        if self.use_vllm or self.args.rollout_sampler != "shared_prefix" or images is not None or multimodal_fields:
+            return super()._generate_single_turn(prompt_ids, images, multimodal_fields, num_generations, has_tool_images)
+        from nsr.sampling.decoding import shared_prefix_sample
+
+        blocks = [prompt_ids[i:i + num_generations] for i in range(0, len(prompt_ids), num_generations)]
+        if len(prompt_ids) % num_generations or any(any(ids != block[0] for ids in block) for block in blocks):
+            blocks, num_generations = [[ids] for ids in prompt_ids], 1  # not TRL's layout: one row per prompt
+        seeds = torch.randint(0, 2**62, (len(blocks),)).tolist()
+        with (
+            profiling_context(self, "shared_prefix_sample"),
+            unwrap_model_for_generation(self.model_wrapped, self.accelerator,
+                                        gather_deepspeed3_params=self.args.ds3_gather_for_generation) as unwrapped,
+            torch.no_grad(),
+        ):
+            was_training = unwrapped.training
+            unwrapped.eval()  # as generate(): no dropout while sampling
+            try:
+                per_prompt = shared_prefix_sample(
+                    unwrapped, [block[0] for block in blocks], num_generations,
+                    max_new_tokens=self.max_completion_length, eos_token_id=self.eos_token_ids,
+                    pad_token_id=self._tokenizer.pad_token_id, temperature=self.temperature,
+                    top_p=self.top_p if self.top_p is not None else 1.0, seeds=seeds, keep_eos=True)
+            finally:
+                unwrapped.train(was_training)
+        return [ids for rows in per_prompt for ids in rows], None
+
     def _calculate_rewards(self, inputs, prompts, completions, completion_ids_list):
         # Keep the gathered (all-process) rewards: TRL does not return them from the scoring step.
         self._rewards_per_func = super()._calculate_rewards(inputs, prompts, completions, completion_ids_list)
@@ -167,10 +228,60 @@ class NSRTrainer(GRPOTrainer):
         out["num_items_in_batch"] = self.accelerator.gather(out["tool_mask"].sum()).sum()
         return out
 
-    def _get_per_token_logps_and_entropies(self, *args, **kwargs):
-        logps, entropies, aux = super()._get_per_token_logps_and_entropies(*args, **kwargs)
+    def _get_per_token_logps_and_entropies(self, model, input_ids, attention_mask, logits_to_keep, *args, **kwargs):
+        if self._can_share_prompts(model, args, kwargs):
+            logps, entropies = self._shared_prefix_logps(model, input_ids, attention_mask, logits_to_keep,
+                                                         kwargs.get("compute_entropy", False))
+            aux = None
+        else:
+            logps, entropies, aux = super()._get_per_token_logps_and_entropies(
+                model, input_ids, attention_mask, logits_to_keep, *args, **kwargs)
         self._last_entropies = entropies
         return logps, entropies, aux
+
+    def _can_share_prompts(self, model, args, kwargs) -> bool:
+        """Whether the loss forward may share prompts (``args.shared_prefix_forward``): a plain text causal LM
+        whose logits are its LM head's output (no soft-capping or scaling), no MoE aux loss, and one
+        process without DeepSpeed or FSDP (the backbone is called directly, outside any engine)."""
+        if (not self.args.shared_prefix_forward or args or kwargs.get("compute_aux_loss")
+                or any(v is not None for k, v in kwargs.items() if k not in _PLAIN_FORWARD_KWARGS)
+                or self.accelerator.num_processes > 1 or self.is_deepspeed_enabled or self.is_fsdp_enabled):
+            return False
+        text_config = self.accelerator.unwrap_model(model).config.get_text_config()
+        return all(getattr(text_config, name, None) in (None, 1.0) for name in _LOGIT_SCALINGS)
+
+    def _shared_prefix_logps(self, model, input_ids, attention_mask, logits_to_keep, compute_entropy):
+        """Per-token log-probabilities (and entropies) of the completions at ``self.temperature``, as TRL's
+        loss forward computes them, but each distinct prompt goes through the model once: its KV cache
+        (still in the autograd graph) is gathered for the rows that share it, and only completion tokens
+        run per row. The same function as the full forward (RoPE attention sees the same relative
+        positions); the prompt, most of the embedded default's tokens, costs 1/num_generations."""
+        unwrapped = self.accelerator.unwrap_model(model)
+        backbone = getattr(unwrapped, unwrapped.base_model_prefix)
+        width = input_ids.size(1) - logits_to_keep
+        # TRL shuffles a generation batch's rows before the loss: find each row's prompt by value.
+        prompts, owner = torch.unique(torch.cat([input_ids[:, :width], attention_mask[:, :width]], dim=1), dim=0,
+                                      return_inverse=True)
+        positions = torch.arange(input_ids.size(1), device=input_ids.device)
+        with self.accelerator.autocast():
+            prompt = backbone(input_ids=prompts[:, :width], attention_mask=prompts[:, width:], use_cache=True,
+                              position_ids=positions[:width].expand(len(prompts), -1))
+            # The hidden state before completion token t predicts it: the prompt's last, then the completion's own.
+            hidden = [prompt.last_hidden_state[owner, -1:]]
+            if logits_to_keep > 1:
+                cache = prompt.past_key_values
+                cache.batch_select_indices(owner)
+                hidden.append(backbone(input_ids=input_ids[:, width:-1], attention_mask=attention_mask[:, :-1],
+                                       cache=cache, use_cache=True,
+                                       position_ids=positions[width:-1].expand(len(input_ids), -1)).last_hidden_state)
+            hidden = torch.cat(hidden, dim=1)
+            if self.args.cast_lm_head_to_fp32:
+                hidden = hidden.float()
+            logits = unwrapped.get_output_embeddings()(hidden).float() / self.temperature
+        log_probs = logits.log_softmax(-1)
+        logps = log_probs.gather(-1, input_ids[:, width:, None]).squeeze(-1)
+        entropies = -(log_probs.exp() * log_probs).sum(-1).detach() if compute_entropy else None
+        return logps, entropies
 
     def _compute_loss(self, model, inputs):
         loss = super()._compute_loss(model, inputs)

@@ -80,6 +80,7 @@ def shared_prefix_sample(
     extra_inputs: dict | None = None,
     return_logprobs: bool = False,
     return_entropies: bool = False,
+    keep_eos: bool = False,
 ):
     """Sample ``num_samples`` continuations of each prompt; returns token ids [prompt][sample] (EOS cut).
 
@@ -93,7 +94,8 @@ def shared_prefix_sample(
     token, same nesting. With ``return_entropies`` also the entropy of the sampling distribution
     (logits / temperature, before top-p; the raw logits when greedy) at every generated position,
     the EOS position included (as TRL's training entropy), same nesting; both extras come after
-    the tokens in that order.
+    the tokens in that order. ``keep_eos``: each finished row ends with its EOS token (as TRL's
+    rollouts, whose loss trains the model to stop); the log-probabilities then include it too.
     """
     import torch
     from transformers import LogitsProcessorList, TemperatureLogitsWarper, TopPLogitsWarper
@@ -205,8 +207,9 @@ def shared_prefix_sample(
         flat = [values[i, : counts[i]].tolist() for i in range(num_prompts * num_samples)]
         return [flat[p * num_samples : (p + 1) * num_samples] for p in range(num_prompts)]
 
-    extras = ([nest(logprobs)] if return_logprobs else []) + ([nest(entropies, positions_seen)] if return_entropies else [])
-    return (nest(tokens), *extras) if extras else nest(tokens)
+    kept = positions_seen if keep_eos else lengths
+    extras = ([nest(logprobs, kept)] if return_logprobs else []) + ([nest(entropies, positions_seen)] if return_entropies else [])
+    return (nest(tokens, kept), *extras) if extras else nest(tokens, kept)
 
 
 def _mrope_prefill(model, input_ids, mask, positions, extra_inputs):
