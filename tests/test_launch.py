@@ -51,3 +51,28 @@ def test_cli_multi_node_outside_slurm_is_a_clear_error(capsys):
         with pytest.raises(SystemExit):
             main(["launch", "--config-file", "z3.yaml", "--gpus", "8", "--nodes", "2", "--", *TRAIN])
     assert "SLURM_JOB_NODELIST" in capsys.readouterr().err
+
+
+def test_one_plain_process_runs_without_the_launcher(tmp_path):
+    from nsr.launch import direct_command
+
+    plain = tmp_path / "single.yaml"
+    plain.write_text("distributed_type: 'NO'\nnum_processes: 1\nmixed_precision: bf16\n")
+    command, env = direct_command(str(plain), 1, 1, TRAIN)
+    assert command[1:] == TRAIN and env == {"ACCELERATE_MIXED_PRECISION": "bf16"}
+    zero3 = tmp_path / "z3.yaml"
+    zero3.write_text("distributed_type: DEEPSPEED\nnum_processes: 1\ndeepspeed_config: {zero_stage: 3}\n")
+    assert direct_command(str(zero3), 1, 1, TRAIN) is None  # DeepSpeed needs the launcher's setup
+    assert direct_command(str(plain), 2, 1, TRAIN) is None  # two GPUs: two processes
+    assert direct_command(str(plain), 0, 2, TRAIN) is None  # two machines
+
+
+def test_cli_direct_launch_runs_the_program_with_the_launch_environment(tmp_path):
+    plain = tmp_path / "single.yaml"
+    plain.write_text("distributed_type: 'NO'\nnum_processes: 1\nmixed_precision: 'no'\n")
+    script = tmp_path / "show.py"
+    script.write_text("import os, sys; print(os.environ['ACCELERATE_MIXED_PRECISION'], sys.argv[1:])\n")
+    out = subprocess.run(["nsr", "launch", "--config-file", str(plain), "--", str(script), "a b"],
+                         capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "no ['a b']"
+    assert "no launcher needed" in out.stderr

@@ -1,6 +1,10 @@
 """`nsr launch`: `accelerate launch` with its process layout taken from the job's resources.
 
-One node: ``accelerate launch --config_file C --num_processes max(1, gpus) <args>``.
+One node: ``accelerate launch --config_file C --num_processes max(1, gpus) <args>``; when that is
+one process of a plain config (distributed_type NO, no DeepSpeed / FSDP section), the job runs
+``python <args>`` directly with the environment accelerate launch would set (mixed precision,
+CPU use): the same training, without a launcher process that imports torch only to start one
+child (about 5 CPU seconds of every embedded train job).
 Several nodes (a SLURM allocation with ``--nodes N``): one ``accelerate launch`` per node via
 ``srun --ntasks-per-node 1``, each with ``--num_machines N --machine_rank $SLURM_NODEID``,
 ``--num_processes N x gpus`` (accelerate counts processes over all machines) and the first
@@ -43,6 +47,26 @@ def accelerate_command(config_file: str, gpus_per_node: int, nodes: int, args: l
     return ["srun", "--overlap", f"--nodes={nodes}", "--ntasks-per-node=1", "bash", "-c", per_node]
 
 
+def direct_command(config_file: str, gpus_per_node: int, nodes: int, args: list[str]) -> tuple[list[str], dict] | None:
+    """(command, environment additions) running ``args`` without accelerate launch, or None when the
+    layout needs the launcher (several processes or machines, DeepSpeed, FSDP, another distributed type)."""
+    import yaml
+
+    if nodes != 1 or gpus_per_node > 1:
+        return None
+    try:
+        config = yaml.safe_load(open(config_file)) or {}
+    except (OSError, yaml.YAMLError):
+        return None  # accelerate launch reports an unreadable config itself
+    if (str(config.get("distributed_type", "NO")).upper() != "NO" or int(config.get("num_processes", 1)) != 1
+            or config.get("deepspeed_config") or config.get("fsdp_config")):
+        return None
+    env = {"ACCELERATE_MIXED_PRECISION": str(config.get("mixed_precision", "no"))}
+    if config.get("use_cpu"):
+        env["ACCELERATE_USE_CPU"] = "true"
+    return [sys.executable, *args], env
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--config-file", required=True, help="accelerate config (config/accelerate/*.yaml)")
     parser.add_argument("--gpus", type=int, default=0, help="GPUs per node (0: one CPU process)")
@@ -59,6 +83,11 @@ def run(args: argparse.Namespace) -> None:
         if not nodelist:
             raise InputError(f"nsr launch: --nodes {args.nodes} needs a SLURM allocation (SLURM_JOB_NODELIST unset)")
         main_host = first_host(nodelist)
+    direct = direct_command(args.config_file, args.gpus, args.nodes, rest)
+    if direct is not None:
+        command, env = direct
+        print("nsr launch (one process, no launcher needed): " + shlex.join(command), file=sys.stderr, flush=True)
+        os.execve(sys.executable, command, {**os.environ, **env})
     command = accelerate_command(args.config_file, args.gpus, args.nodes, rest, main_host, args.port)
     print("nsr launch: " + shlex.join(command), file=sys.stderr, flush=True)
     sys.exit(subprocess.call(command))
