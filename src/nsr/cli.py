@@ -19,7 +19,7 @@ COMMANDS = {
     "sample": ("nsr.sampling.cli", "draw n samples per test problem and score them"),
     "passk": ("nsr.passk", "unbiased Pass@k with bootstrap CIs from a samples file"),
     "plot": ("nsr.plotting", "comparison figure + tables, training-dynamics figure"),
-    "forms": ("nsr.forms", "answer forms of samples: correct / well formed but wrong / malformed, distinct answers"),
+    "forms": ("nsr.forms_cli", "answer forms of samples: correct / well formed but wrong / malformed, distinct answers"),
     "launch": ("nsr.launch", "accelerate launch with processes/machines from the job's gpu/nodes resources"),
     "gpus": ("nsr.gpus", "run a command on GPUs of its own (CUDA_VISIBLE_DEVICES from lock files)"),
     "check-config": ("nsr.study_config.cli", "check a study config (YAML, schema, files, options) as the workflow does"),

@@ -26,6 +26,7 @@ import seaborn as sns
 from matplotlib.figure import Figure
 from matplotlib.ticker import PercentFormatter
 
+from nsr.forms import ALL_TYPES, FORMS
 from nsr.io import InputError, atomic_path
 from nsr.passk import DEFAULT_TEST_SET
 
@@ -313,8 +314,6 @@ def answer_forms_figure(table: pd.DataFrame, title: str | None = None) -> Figure
     """Stacked bars of the share of samples correct / well formed but wrong / malformed, one bar
     per method; rows are test sets, columns question types ("all" first); each bar is labelled
     with the mean number of distinct answers per problem (d=...). Input: nsr.forms.answer_forms."""
-    from nsr.forms import ALL_TYPES, FORMS
-
     test_sets = list(dict.fromkeys(table["test_set"]))
     types = [ALL_TYPES] + sorted(t for t in table["question_type"].unique() if t != ALL_TYPES)
     types = [t for t in types if t in set(table["question_type"])]

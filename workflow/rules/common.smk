@@ -51,7 +51,7 @@ STAGE_MODULES = {
     ],
     "passk": ["passk.py", "sampling/formats.py"],
     "plot": ["plotting.py"],
-    "forms": ["forms.py", "plotting.py", "rewards.py", "tasks/synthchart.py", "data.py", "passk.py"],
+    "forms": ["forms_cli.py", "forms.py", "plotting.py", "rewards.py", "tasks/synthchart.py", "data.py", "passk.py"],
 }
 
 
