@@ -26,6 +26,11 @@ config_mistakes = study_config.config_errors(config, workflow.basedir)
 if config_mistakes:
     raise WorkflowError(study_config.report(config_mistakes, " + ".join(CONFIG_FILES)))
 
+# Every job's `nsr` command pins its CPU code path (nsr.numerics) to this level; in the job's own
+# shell, so cluster jobs get it whatever environment their node starts with.
+CPU_CAPABILITY = config.get("numerics", {}).get("cpu_capability", "avx2")
+shell.prefix(f"export NSR_CPU_CAPABILITY={CPU_CAPABILITY}; ")
+
 METHODS = list(config["methods"])
 TRAINED_METHODS = [m for m in METHODS if config["methods"][m]["objective"] != "none"]
 SEEDS = [int(s) for s in config["train"]["seeds"]]
