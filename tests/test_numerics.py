@@ -69,3 +69,11 @@ def test_pinned_checkpoints_are_identical_across_outer_kernels_and_threads(tmp_p
     assert _train(tmp_path, tmp_path / "b", 2, {}) == pinned
     if " avx2 " in Path("/proc/cpuinfo").read_text().replace("\n", " "):
         assert _train(tmp_path, tmp_path / "c", 1, {**OUTER, ENV_KEY: "native"}) != pinned
+
+
+def test_config_key_takes_the_levels_the_commands_know():
+    from nsr.numerics import LEVELS
+    from nsr.study_config import load_schema
+
+    schema = load_schema()
+    assert set(schema["properties"]["numerics"]["properties"]["cpu_capability"]["enum"]) == set(LEVELS)
