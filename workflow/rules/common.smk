@@ -45,14 +45,14 @@ RULE_NAMES = ["subset", "base", "train", "sample", "passk", "plot"]
 # training and everything downstream, while editing plotting.py re-runs only the plots.
 STAGE_MODULES = {
     "subset": ["data.py", "data_cli.py", "tasks/__init__.py", "tasks/_common.py"],
-    "base": ["base.py", "tiny.py", "vlm.py", "tasks/synthchart.py", "data.py", "model_source.py"],
+    "base": ["base.py", "tiny.py", "vlm.py", "tasks/synthchart.py", "data.py", "model_source.py", "numerics.py"],
     "train": [
         "trainer.py", "objectives.py", "train_cli.py", "sampling/decoding.py", "rewards.py", "vlm.py", "data.py",
-        "model_source.py",
+        "model_source.py", "numerics.py", "forms.py", "passk.py", "tasks/synthchart.py",  # the last three: held-out eval
     ],
     "sample": [
         "sampling/__init__.py", "sampling/decoding.py", "sampling/backends.py", "sampling/store.py", "sampling/cli.py",
-        "sampling/formats.py", "rewards.py", "vlm.py", "data.py", "model_source.py",
+        "sampling/formats.py", "rewards.py", "vlm.py", "data.py", "model_source.py", "numerics.py",
     ],
     "passk": ["passk.py", "sampling/formats.py"],
     "plot": ["plotting.py"],
