@@ -187,7 +187,8 @@ def test_dynamics_figure_panels_and_lines(tmp_path):
     raw = 0.8 * np.arange(1, 41) / 40
     expected = pd.Series(raw).rolling(5, min_periods=1).mean().to_numpy()
     assert reward.get_ydata() == pytest.approx(expected)
-    assert fig.axes[0].get_legend() is not None and fig.axes[1].get_legend() is None
+    assert all(ax.get_legend() is None for ax in fig.axes)  # one legend for the figure
+    assert [t.get_text() for t in fig.legends[0].get_texts()] == ["grpo", "nsr"]
     # a method has the same colour in both figures
     table = pd.DataFrame({"test_set": "test", "method": ["nsr", "grpo"], "k": [1, 1], "pass_at_k": [0.1, 0.2],
                           "ci_low": np.nan, "ci_high": np.nan, "std": np.nan, "num_problems": 5})
@@ -213,20 +214,40 @@ def test_train_log_errors_and_cli(tmp_path, capsys):
     assert "--dynamics-output" in capsys.readouterr().err
 
 
-def test_dynamics_figure_adds_held_out_panels_when_logged(tmp_path):
+def test_dynamics_figure_adds_held_out_panels_from_the_base(tmp_path):
+    """A second row: held-out Pass@1, Pass@k (k from eval_k), malformed, entropy, greedy accuracy; per
+    method the mean over seeds at each evaluated step with a std band, and the shared base at step 0."""
     paths = []
     for method, slope in [("psr", 0.8), ("nsr", 0.4)]:
-        path = tmp_path / "models" / method / "seed0" / "train_log.csv"
-        write_log(path, 20, slope, 0)
-        log = pd.read_csv(path)
-        log["eval_entropy"] = np.where(log["step"] % 10 == 0, 1.0 - slope, np.nan)
-        log["eval_accuracy"] = np.where(log["step"] % 10 == 0, slope, np.nan)
-        log.to_csv(path, index=False)
-        paths.append(path)
+        for seed in (0, 1):
+            path = tmp_path / "models" / method / f"seed{seed}" / "train_log.csv"
+            write_log(path, 20, slope, seed)
+            log = pd.read_csv(path)
+            base = pd.DataFrame({"step": [0], "seconds": [0.0]})  # step 0: the evaluation only
+            log = pd.concat([base, log], ignore_index=True)
+            evaluated = log["step"] % 10 == 0
+            spread = 0.1 * seed * (log["step"] > 0)  # seeds differ after training, not at the base
+            log["eval_entropy"] = np.where(evaluated, 1.0 - slope * log["step"] / 20 + spread, np.nan)
+            log["eval_accuracy"] = np.where(evaluated, slope, np.nan)
+            log["eval_pass_at_1"] = np.where(evaluated, 0.2 + slope * log["step"] / 100, np.nan)
+            log["eval_pass_at_k"] = np.where(evaluated, 0.9 - slope * log["step"] / 100, np.nan)
+            log["eval_k"] = np.where(evaluated, 32, np.nan)
+            log["eval_malformed"] = np.where(evaluated, 0.01, np.nan)
+            log.to_csv(path, index=False)
+            paths.append(path)
     fig = dynamics_figure(load_train_logs(paths), window=5)
     titles = [ax.get_title() for ax in fig.axes]
-    assert titles[3:] == ["held-out token entropy", "held-out greedy accuracy"]
-    entropy_lines = labelled_lines(fig.axes[3])
-    assert [line.get_label() for line in entropy_lines] == ["psr", "nsr"]
-    assert list(entropy_lines[1].get_xdata()) == [10, 20]  # only evaluated steps
-    assert entropy_lines[1].get_ydata() == pytest.approx([0.6, 0.6])
+    assert titles == ["reward (mean)", "fraction correct", "token entropy", "held-out Pass@1", "held-out Pass@32",
+                      "held-out malformed share", "held-out token entropy", "held-out greedy accuracy"]
+    entropy = fig.axes[6]
+    lines = {line.get_label(): line for line in labelled_lines(entropy)}
+    assert list(lines) == ["psr", "nsr", "base (step 0)"]
+    assert list(lines["nsr"].get_xdata()) == [0, 10, 20]  # only evaluated steps, from the base on
+    # mean over the two seeds: 1 - 0.4 * step / 20 + 0.05 after step 0
+    assert lines["nsr"].get_ydata() == pytest.approx([1.0, 0.85, 0.65])
+    assert list(lines["base (step 0)"].get_xdata()) == [0] and lines["base (step 0)"].get_ydata() == pytest.approx([1.0])
+    assert len(entropy.collections) == 2  # a std band per method
+    assert [t.get_text() for t in fig.legends[0].get_texts()] == ["psr", "nsr", "base (step 0)"]
+    # the training panels skip step 0 (no update there): their first point is step 1
+    reward = labelled_lines(fig.axes[0])[0]
+    assert np.isnan(reward.get_ydata()[0]) or reward.get_xdata()[0] == 1

@@ -501,10 +501,16 @@ def test_killed_and_resumed_training_equals_an_uninterrupted_one(resume_inputs, 
 
     assert (out / "model.safetensors").read_bytes() == (reference / "model.safetensors").read_bytes()
     ours, theirs = read_log(out / "train_log.csv"), read_log(reference / "train_log.csv")
-    assert [int(r["step"]) for r in ours] == list(range(1, 13))
+    assert [int(r["step"]) for r in ours] == list(range(0, 13))  # step 0 (the base) once, kept through resumes
     assert [{k: v for k, v in r.items() if k != "seconds"} for r in ours] == \
         [{k: v for k, v in r.items() if k != "seconds"} for r in theirs]
     assert {r["eval_accuracy"] != "" for r in ours} == {True, False}  # held-out evaluation rows resumed too
+    # the evaluations' samples too: evaluated at 0, 3, 6 (killed at 6 and 8: 9 redone), 9, 12, none twice
+    import pandas as pd
+
+    samples = pd.read_parquet(out / "eval_samples.parquet")
+    pd.testing.assert_frame_equal(samples, pd.read_parquet(reference / "eval_samples.parquet"))
+    assert samples.groupby("step").size().to_dict() == {step: 4 * 2 for step in (0, 3, 6, 9, 12)}
     seconds = [float(r["seconds"]) for r in ours]
     assert seconds == sorted(seconds)
 
@@ -537,3 +543,66 @@ def test_shared_prefix_forward_equals_trls_forward_of_every_row(base_model, tok,
 # (prompt, completion, answer) in groups of G; prompts of three lengths, completions of 0-4 tokens before EOS.
 MIXED_LENGTHS = [("A=3 B=7|max?", "B", "B"), ("A=3 B=7|max?", "AB", "B"), ("A=5 B=2 C=44 D=12|max?", "Bxyz", "C"),
                  ("A=5 B=2 C=44 D=12|max?", "C", "C"), ("C=1 B=9 A=4|min?", "C", "C"), ("C=1 B=9 A=4|min?", "", "C")]
+
+@pytest.fixture(scope="module")
+def warm_inputs(tmp_path_factory, tok):
+    """A base that is partly right (60 warm-start steps, 4 s): held-out samples mix correct, wrong and malformed."""
+    from nsr.base import warm_start
+    from nsr.data import load_problems
+    from nsr.io import write_parquet
+
+    root = tmp_path_factory.mktemp("warm")
+    options = {"types": "max,min,rank", "max_categories": "3", "value_range": "10,99", "shuffle_labels": "false"}
+    train = load_problems("synthchart", split="train", num=200, seed=1, **options)
+    torch.set_num_threads(1)
+    model = build_tiny_model(tok, SHAPE, seed=0)
+    warm_start(model, tok, list(train["prompt"]), list(train["answer"]), steps=60, lr=3e-3, batch_size=16, seed=0)
+    model.save_pretrained(root / "base")
+    tok.save_pretrained(root / "base")
+    write_parquet(root / "train.parquet", train)
+    write_parquet(root / "test.parquet", load_problems("synthchart", split="test", num=6, seed=1, **options))
+    return root
+
+
+def test_held_out_pass_at_k_at_step_zero_and_every_eval_step_recomputed_from_its_samples(warm_inputs, tmp_path):
+    """The log's held-out columns at step 0 (the base) and every --eval-every step equal what the
+    evaluation's own samples (eval_samples.parquet, kept in the model folder) give, recomputed here
+    from the completions: Pass@1 = mean share correct, Pass@k at k = n = share of problems with a
+    correct sample, malformed = neither correct nor a possible answer of the problem's form."""
+    import json
+
+    import pandas as pd
+
+    from nsr.rewards import extract_answer, full_credit, score
+    from nsr.tasks.synthchart import is_well_formed
+
+    out, n = tmp_path / "out", 8
+    cli_main(["train", "--model", str(warm_inputs / "base"), "--dataset-name", str(warm_inputs / "train.parquet"),
+              "--mode", "nsr", "--max-steps", "4", "--prompts-per-step", "4", "--num-generations", "4",
+              "--max-completion-length", "6", "--learning-rate", "1e-4", "--seed", "3", "--num-threads", "1",
+              "--eval-dataset", str(warm_inputs / "test.parquet"), "--eval-every", "2", "--eval-size", "6",
+              "--eval-samples", str(n), "--output-dir", str(out)])
+    log = pd.read_csv(out / "train_log.csv")
+    assert log["step"].tolist() == [0, 1, 2, 3, 4]
+    assert log.loc[0, ["loss", "reward_mean", "entropy"]].isna().all()  # step 0: no update, only the evaluation
+    evaluated = log.dropna(subset=["eval_pass_at_k"]).set_index("step")
+    assert evaluated.index.tolist() == [0, 2, 4] and (evaluated["eval_k"] == n).all()
+
+    samples = pd.read_parquet(out / "eval_samples.parquet")
+    problems = pd.read_parquet(warm_inputs / "test.parquet").set_index("problem_id")
+    assert sorted(samples["step"].unique()) == [0, 2, 4]
+    for step, rows in samples.groupby("step"):
+        assert len(rows) == 6 * n and rows.groupby("problem_id")["sample_idx"].nunique().eq(n).all()
+        problem = problems.loc[rows["problem_id"]]
+        correct = [full_credit(score(c, a)) for c, a in zip(rows["completion"], problem["answer"])]
+        formed = [is_well_formed(json.loads(t)["values"], q, extract_answer(c))
+                  for c, t, q in zip(rows["completion"], problem["table"], problem["question_type"])]
+        assert rows["correct"].tolist() == correct
+        per_problem = pd.DataFrame({"pid": rows["problem_id"].to_numpy(), "c": correct}).groupby("pid")["c"]
+        malformed = sum(not c and not f for c, f in zip(correct, formed)) / len(rows)
+        assert evaluated.loc[step, "eval_pass_at_1"] == pytest.approx(per_problem.mean().mean())
+        assert evaluated.loc[step, "eval_pass_at_k"] == pytest.approx(per_problem.any().mean())
+        assert evaluated.loc[step, "eval_malformed"] == pytest.approx(malformed)
+    # a real mix: some problems solved and some not, malformed samples, so each column is tested
+    assert 0 < evaluated["eval_pass_at_1"].min() and evaluated["eval_pass_at_k"].min() < 1
+    assert 0 < evaluated["eval_malformed"].max() and (samples["form"] == "wrong").any()

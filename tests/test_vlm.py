@@ -212,11 +212,15 @@ def test_cli_eval_columns_in_train_log(vlm_dir, image_data, tmp_path):
               "--max-steps", "3", "--num-threads", "1", "--eval-dataset", str(image_data / "test.parquet"),
               "--eval-every", "2", "--eval-size", "2", "--eval-samples", "2"])
     rows = read_log(out / "train_log.csv")
-    assert list(rows[0])[-2:] == ["eval_entropy", "eval_accuracy"]
-    assert [r["eval_entropy"] == "" for r in rows] == [True, False, True]
+    assert list(rows[0])[-6:] == ["eval_entropy", "eval_accuracy", "eval_pass_at_1", "eval_pass_at_k", "eval_k",
+                                  "eval_malformed"]
+    assert [int(r["step"]) for r in rows] == [0, 1, 2, 3]  # step 0: the base, evaluated before any update
+    assert [r["eval_entropy"] == "" for r in rows] == [False, True, False, True]
     vocab = load_policy(vlm_dir).config.text_config.vocab_size
-    assert 0 < float(rows[1]["eval_entropy"]) <= math.log(vocab) + 1e-4
-    assert float(rows[1]["eval_accuracy"]) in (0.0, 0.5, 1.0)
+    for row in rows[::2]:
+        assert 0 < float(row["eval_entropy"]) <= math.log(vocab) + 1e-4
+        assert float(row["eval_accuracy"]) in (0.0, 0.5, 1.0) and row["eval_k"] == "2"
+    assert pd.read_parquet(out / "eval_samples.parquet")["step"].unique().tolist() == [0, 2]
 
 
 def test_cli_eval_flags_are_validated(vlm_dir, image_data, tmp_path, capsys):

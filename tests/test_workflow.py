@@ -262,9 +262,13 @@ def test_tiny_study_produces_every_artifact(tiny_study):
                 model_dir = results / "models" / method / f"seed{seed}"
                 AutoModelForCausalLM.from_pretrained(model_dir)
                 log = pd.read_csv(model_dir / "train_log.csv")
-                assert len(log) == settings.get("max_steps", config["train"]["max_steps"])
+                # step 0 (the base's held-out evaluation), then one row per step, all evaluated (eval_every 1)
+                assert log["step"].tolist() == list(range(settings.get("max_steps", config["train"]["max_steps"]) + 1))
                 assert {"loss", "reward_mean", "frac_correct", "kept_samples", "entropy"} <= set(log.columns)
                 assert log["eval_entropy"].gt(0).all() and log["eval_accuracy"].between(0, 1).all()
+                assert log["eval_pass_at_1"].le(log["eval_pass_at_k"]).all() and log["eval_malformed"].between(0, 1).all()
+                assert log["eval_k"].eq(config["train"]["eval_samples"]).all()
+                assert (model_dir / "eval_samples.parquet").exists()
             samples = pd.read_parquet(results / "samples" / method / f"seed{seed}.parquet")
             assert len(samples) == n * config["data"]["test_size"]
             assert samples.groupby("problem_id")["sample_idx"].nunique().eq(n).all()

@@ -1,7 +1,8 @@
 """`nsr <command>`: one entry point per pipeline stage (also `python -m nsr`).
 
 Each command lives in its own module exposing ``add_arguments(parser)`` and ``run(args)``;
-only the chosen module is imported, so `nsr --help` and light commands stay fast.
+only the chosen module is imported, so `nsr --help` and light commands stay fast. Every command
+runs on one pinned CPU code path (nsr.numerics, set before the module imports torch).
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import importlib
 import sys
 
 from nsr.io import InputError
+from nsr.numerics import pin_cpu_numerics
 
 COMMANDS = {
     "subset": ("nsr.data_cli", "write the seeded train/test problem sets (parquet)"),
@@ -19,7 +21,7 @@ COMMANDS = {
     "sample": ("nsr.sampling.cli", "draw n samples per test problem and score them"),
     "passk": ("nsr.passk", "unbiased Pass@k with bootstrap CIs from a samples file"),
     "plot": ("nsr.plotting", "comparison figure + tables, training-dynamics figure"),
-    "forms": ("nsr.forms", "answer forms of samples: correct / well formed but wrong / malformed, distinct answers"),
+    "forms": ("nsr.forms_cli", "answer forms of samples: correct / well formed but wrong / malformed, distinct answers"),
     "launch": ("nsr.launch", "accelerate launch with processes/machines from the job's gpu/nodes resources"),
     "gpus": ("nsr.gpus", "run a command on GPUs of its own (CUDA_VISIBLE_DEVICES from lock files)"),
     "check-config": ("nsr.study_config.cli", "check a study config (YAML, schema, files, options) as the workflow does"),
@@ -65,8 +67,9 @@ def main(argv: list[str] | None = None) -> None:
             print(f"\nnsr: unknown command {argv[0]!r}", file=sys.stderr)
             sys.exit(2)
         return
-    parser, module = build_parser(argv[0])
     try:
+        pin_cpu_numerics()  # before the command's module (and torch) is imported: see nsr.numerics
+        parser, module = build_parser(argv[0])
         module.run(parser.parse_args(argv[1:]))
     except InputError as exc:
         # One line: messages quoting a library's error can hold line breaks.

@@ -13,20 +13,19 @@ its distribution is. Well-formedness comes from the task: synthchart knows each 
 (a permutation of them for rank, one label for max/min/2nd); any other task counts a sample
 well formed when an answer can be extracted from it (nsr.rewards.extract_answer not empty).
 
-`nsr forms --set NAME PROBLEMS SAMPLES... [--set ...] --output answer_forms.png` writes the
-figure plus ``.csv`` (one row per test set, method and question type) and ``.md`` next to it.
+This module only counts; nsr.plotting draws the figure and nsr.forms_cli is the `nsr forms`
+command (imports run one way: forms_cli -> plotting -> forms).
 """
 
 from __future__ import annotations
 
-import argparse
 import json
 from pathlib import Path
 from typing import Callable, Sequence
 
 import pandas as pd
 
-from nsr.io import InputError, atomic_path
+from nsr.io import InputError
 
 FORMS = ("correct", "wrong", "malformed")
 ALL_TYPES = "all"
@@ -119,29 +118,3 @@ def markdown_table(table: pd.DataFrame) -> str:
                 if t in cells.index else "" for t in types) + " |")
         lines.append("")
     return "\n".join(lines)
-
-
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--set", dest="sets", action="append", nargs="+", required=True,
-                        metavar="NAME PROBLEMS SAMPLES",
-                        help="a test set: its name, its problems parquet, then its samples files "
-                             "(method = a file's folder name); repeat for several test sets")
-    parser.add_argument("--output", required=True, help="figure (.png); the .csv and .md tables go next to it")
-
-
-def run(args: argparse.Namespace) -> None:
-    from nsr.plotting import answer_forms_figure, save_figure
-
-    sets = []
-    for spec in args.sets:
-        if len(spec) < 3:
-            raise InputError(f"--set {' '.join(spec)}: give NAME PROBLEMS SAMPLES [SAMPLES ...]")
-        sets.append((spec[0], spec[1], spec[2:]))
-    table = answer_forms(sets)
-    output = Path(args.output)
-    with atomic_path(output.with_suffix(".csv")) as tmp:
-        table.to_csv(tmp, index=False, float_format="%.6g")
-    with atomic_path(output.with_suffix(".md")) as tmp:
-        tmp.write_text(markdown_table(table))
-    save_figure(answer_forms_figure(table), output)
-    print(markdown_table(table))

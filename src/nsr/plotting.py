@@ -7,7 +7,9 @@
   - ``.md``: per test set, methods as rows, Pass@1/8/64/256 as columns, "value [CI low, CI high]"
     in percent.
 * Training dynamics: reward, fraction correct and token entropy per step, one smoothed line
-  per method (the mean over its seeds) over the faint raw values.
+  per method (the mean over its seeds) over the faint raw values; with held-out evaluation
+  logged, a second row: Pass@1, Pass@k, malformed share, entropy and greedy accuracy from step 0
+  (the base) on, mean over seeds with a +-1 std band.
 
 Figures are built on ``matplotlib.figure.Figure`` (Agg canvas, no pyplot state), so they can be
 returned, inspected in tests and saved from any thread.
@@ -26,6 +28,7 @@ import seaborn as sns
 from matplotlib.figure import Figure
 from matplotlib.ticker import PercentFormatter
 
+from nsr.forms import ALL_TYPES, FORMS
 from nsr.io import InputError, atomic_path
 from nsr.passk import DEFAULT_TEST_SET
 
@@ -33,8 +36,12 @@ TABLE_KS = (1, 8, 64, 256)
 DYNAMICS_PANELS = (("reward_mean", "reward (mean)"), ("frac_correct", "fraction correct"),
                    ("entropy", "token entropy"))
 TRAIN_LOG_COLUMNS = ("step",) + tuple(col for col, _ in DYNAMICS_PANELS)
-# Held-out evaluation (nsr train --eval-every): sparse rows, drawn as points-and-lines when present.
-EVAL_PANELS = (("eval_entropy", "held-out token entropy"), ("eval_accuracy", "held-out greedy accuracy"))
+# Held-out evaluation (nsr train --eval-every; nsr.trainer.HeldOutEvalCallback): sparse rows from
+# step 0 (the base) on, a second row of panels when present. "{k}" is the log's eval_k.
+EVAL_PANELS = (("eval_pass_at_1", "held-out Pass@1"), ("eval_pass_at_k", "held-out Pass@{k}"),
+               ("eval_malformed", "held-out malformed share"), ("eval_entropy", "held-out token entropy"),
+               ("eval_accuracy", "held-out greedy accuracy"))
+SHARE_COLUMNS = ("frac_correct", "eval_pass_at_1", "eval_pass_at_k", "eval_malformed", "eval_accuracy")
 # Known methods keep one colour in every figure; other names take the following colours.
 KNOWN_METHODS = ("base", "grpo", "psr", "nsr", "w-reinforce")
 
@@ -265,28 +272,23 @@ def smooth(values: pd.Series, window: int) -> pd.Series:
 
 
 def dynamics_figure(logs: pd.DataFrame, window: int | None = None, title: str | None = None) -> Figure:
-    """Three panels (reward, fraction correct, token entropy) against step; per method a smoothed
-    line (mean over its runs) over the raw values drawn faint. ``window`` defaults to 1/10 of
-    the longest run. Held-out evaluation columns, when logged, add one panel each."""
+    """Training panels (reward, fraction correct, token entropy) against step: per method a smoothed
+    line (mean over its runs) over the raw values drawn faint; ``window`` defaults to 1/10 of the
+    longest run. Held-out evaluation columns, when logged, add a second row (Pass@1, Pass@k,
+    malformed share, token entropy, greedy accuracy): per method the mean over its runs at each
+    evaluated step with a +-1 std band over runs, and the base (step 0, where every method starts)
+    as a black diamond. One legend for the figure, below the panels."""
     window = window or max(1, int(logs.groupby("run").size().max()) // 10)
     methods = list(dict.fromkeys(logs["method"]))
     palette = method_palette(methods)
     logs = logs.copy()
+    eval_panels = [(c, _eval_label(logs, c, label)) for c, label in EVAL_PANELS
+                   if c in logs.columns and logs[c].notna().any()]
+    columns = max(len(DYNAMICS_PANELS), len(eval_panels))
     with sns.axes_style("whitegrid"), sns.plotting_context("notebook"):
-        eval_panels = [(c, l) for c, l in EVAL_PANELS if c in logs.columns and logs[c].notna().any()]
-        panels = list(DYNAMICS_PANELS) + eval_panels
-        fig = Figure(figsize=(5 * len(panels), 4.2), layout="constrained")
-        axes = fig.subplots(1, len(panels), sharex=True)
-        for ax, (column, label) in zip(axes[len(DYNAMICS_PANELS):], eval_panels):
-            rows = logs.dropna(subset=[column])
-            for method in methods:
-                sns.lineplot(data=rows[rows["method"] == method], x="step", y=column, color=palette[method],
-                             errorbar=None, marker="o", linewidth=2, label=method, ax=ax)
-            ax.get_legend().remove()
-            ax.set_title(label)
-            ax.set_xlabel("training step")
-            ax.set_ylabel(label)
-        for ax, (column, label) in zip(axes, DYNAMICS_PANELS):
+        fig = Figure(figsize=(4.2 * columns, 3.6 * (1 + bool(eval_panels)) + 0.8), layout="constrained")
+        grid = fig.subplots(1 + bool(eval_panels), columns, squeeze=False, sharex=True)
+        for ax, (column, label) in zip(grid[0], DYNAMICS_PANELS):
             logs["smoothed"] = logs.groupby("run")[column].transform(lambda s: smooth(s, window))
             for method in methods:
                 rows = logs[logs["method"] == method]  # several runs: mean over them per step
@@ -294,14 +296,45 @@ def dynamics_figure(logs: pd.DataFrame, window: int | None = None, title: str | 
                              linewidth=0.8, ax=ax)
                 sns.lineplot(data=rows, x="step", y="smoothed", color=palette[method], errorbar=None,
                              linewidth=2, label=method, ax=ax)
-            if ax is not axes[0]:  # one legend for the figure
+            _label_panel(ax, column, label)
+        for ax, (column, label) in zip(grid[1] if eval_panels else [], eval_panels):
+            rows = logs.dropna(subset=[column])
+            for method in methods:
+                sns.lineplot(data=rows[rows["method"] == method], x="step", y=column, color=palette[method],
+                             errorbar="sd", err_kws={"alpha": 0.15}, marker="o", markersize=5, linewidth=2,
+                             label=method, ax=ax)
+            base = rows.loc[rows["step"] == 0, column]
+            if len(base):  # the same start for every method (one base): its mean over runs
+                ax.plot([0], [base.mean()], marker="D", markersize=8, color="black", linestyle="none",
+                        label="base (step 0)", zorder=5)
+            _label_panel(ax, column, label)
+        for ax in grid.flat[len(DYNAMICS_PANELS):columns]:
+            ax.remove()  # training panels are fewer than held-out ones
+        for ax in grid[1][len(eval_panels):] if eval_panels else []:
+            ax.remove()
+        legend_from = grid[1][0] if eval_panels else grid[0][0]
+        handles, labels = legend_from.get_legend_handles_labels()
+        for ax in fig.axes:
+            if ax.get_legend() is not None:
                 ax.get_legend().remove()
-            ax.set_title(label)
-            ax.set_xlabel("training step")
-            ax.set_ylabel(label)
-        axes[0].legend(title="method", frameon=True)
-        fig.suptitle(title or f"Training dynamics (lines: rolling mean over {window} steps; faint: raw)")
+        fig.legend(handles, labels, title="method", loc="outside lower center", ncols=len(labels), frameon=False)
+        fig.suptitle(title or f"Training dynamics (top: rolling mean over {window} steps, faint: raw; "
+                              "bottom: held-out evaluation, mean over seeds +- 1 std)")
     return fig
+
+
+def _eval_label(logs: pd.DataFrame, column: str, label: str) -> str:
+    """A panel title; Pass@{k} names the logged eval_k (several k across runs: "k = eval_samples")."""
+    ks = logs["eval_k"].dropna().unique() if "eval_k" in logs.columns else []
+    return label.format(k=int(ks[0]) if len(ks) == 1 else "k (k = eval_samples)")
+
+
+def _label_panel(ax, column: str, label: str) -> None:
+    ax.set_title(label)
+    ax.set_xlabel("training step")
+    ax.set_ylabel("")  # the title says it; the panels stay wide
+    if column in SHARE_COLUMNS:
+        ax.yaxis.set_major_formatter(PercentFormatter(1.0))
 
 
 # ---------------------------------------------------------------- answer forms
@@ -313,8 +346,6 @@ def answer_forms_figure(table: pd.DataFrame, title: str | None = None) -> Figure
     """Stacked bars of the share of samples correct / well formed but wrong / malformed, one bar
     per method; rows are test sets, columns question types ("all" first); each bar is labelled
     with the mean number of distinct answers per problem (d=...). Input: nsr.forms.answer_forms."""
-    from nsr.forms import ALL_TYPES, FORMS
-
     test_sets = list(dict.fromkeys(table["test_set"]))
     types = [ALL_TYPES] + sorted(t for t in table["question_type"].unique() if t != ALL_TYPES)
     types = [t for t in types if t in set(table["question_type"])]

@@ -22,12 +22,14 @@ from nsr.model_source import check_model, loading
 
 MODES = ("grpo", "psr", "nsr", "w-reinforce")
 LOG_NAME = "train_log.csv"
+EVAL_SAMPLES_NAME = "eval_samples.parquet"  # the held-out evaluations' samples (--eval-every)
 CHECKPOINT_ROOT = "grpo-start-ckpts"  # the seed guide's checkpoint folder
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     from nsr.cli import TypedFlag
     from nsr.data_cli import add_option_argument
+    from nsr.study_config.train_command import EVAL_DEFAULTS  # the workflow's defaults are the command's
 
     parser.add_argument("--mode", choices=MODES, required=True, help="training objective")
     parser.add_argument("--vlm-name", "--model", dest="model", required=True, action=TypedFlag,
@@ -64,10 +66,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--eval-dataset", default=None,
                         help="held-out problems (.parquet or task name, its test split) for periodic evaluation")
     parser.add_argument("--eval-every", type=int, default=0,
-                        help="every N steps log held-out eval_entropy and greedy eval_accuracy to train_log.csv (0: off)")
-    parser.add_argument("--eval-size", type=int, default=64, help="held-out problems per evaluation (seeded subset)")
-    parser.add_argument("--eval-samples", type=int, default=4,
-                        help="sampled completions per held-out problem for eval_entropy")
+                        help="at step 0 and every N steps log the held-out evaluation to train_log.csv: eval_entropy, "
+                             "greedy eval_accuracy, eval_pass_at_1, eval_pass_at_k (k = eval_k = --eval-samples), "
+                             "eval_malformed; its samples go to eval_samples.parquet (0: off)")
+    parser.add_argument("--eval-size", type=int, default=EVAL_DEFAULTS["eval_size"],
+                        help="held-out problems per evaluation (seeded subset)")
+    parser.add_argument("--eval-samples", type=int, default=EVAL_DEFAULTS["eval_samples"],
+                        help="sampled completions per held-out problem (eval_entropy, eval_pass_at_1, Pass@k at "
+                             "k = this, eval_malformed)")
 
 
 def default_output_dir(model: str, mode: str, seed: int) -> Path:
@@ -270,11 +276,14 @@ def run(args: argparse.Namespace) -> None:
         print(f"--resume: no checkpoint in {ckpt_dir}; starting from scratch", flush=True)
 
     log_path = ckpt_dir / LOG_NAME
-    callbacks = [TrainLogCallback(log_path, extra_columns=HeldOutEvalCallback.COLUMNS if args.eval_every else ())]
-    if args.eval_every:  # before the log writer, so it sees the evaluation in the same step's logs
-        callbacks.insert(0, HeldOutEvalCallback(
-            eval_problems, processing, args.eval_every, max_new_tokens=args.max_completion_length,
-            temperature=args.temperature, num_samples=args.eval_samples, seed=args.seed))
+    held_out = HeldOutEvalCallback(
+        eval_problems, processing, args.eval_every, max_new_tokens=args.max_completion_length,
+        temperature=args.temperature, num_samples=args.eval_samples, seed=args.seed,
+        samples_path=ckpt_dir / EVAL_SAMPLES_NAME) if args.eval_every else None
+    # The evaluation first, so the log writer sees it in the same step's logs (and at step 0).
+    callbacks = [held_out] if held_out else []
+    callbacks.append(TrainLogCallback(log_path, extra_columns=HeldOutEvalCallback.COLUMNS if held_out else (),
+                                      step_zero=held_out.step_zero if held_out else None))
     try:
         with loading(args.model, model_flag):
             trainer = NSRTrainer(
@@ -297,7 +306,9 @@ def run(args: argparse.Namespace) -> None:
     trainer.save_model(str(staging))  # model + processing class (save_pretrained)
     trainer.accelerator.wait_for_everyone()
     if trainer.accelerator.is_main_process:
-        shutil.copy2(log_path, staging / LOG_NAME)
+        for name in (LOG_NAME, EVAL_SAMPLES_NAME):
+            if (ckpt_dir / name).exists():
+                shutil.copy2(ckpt_dir / name, staging / name)
         with atomic_path(args.output_dir) as tmp:
             staging.rename(tmp)
         if not args.keep_checkpoints:

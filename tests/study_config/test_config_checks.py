@@ -58,6 +58,9 @@ MISTAKES = {
                          "base.warmstart.teacher_nosie: unknown key (did you mean teacher_noise?)"),
     "top-level typo": (lambda c, _: c.update(sampleing=c.pop("sampling")),
                        "sampleing: unknown key (did you mean sampling?)"),
+    "unknown CPU code path": (lambda c, _: c.update(numerics={"cpu_capability": "avx3"}),
+                              "numerics.cpu_capability: 'avx3' is not one of avx2, default, avx512, native "
+                              "(did you mean avx2?)"),
     "missing key": (lambda c, _: c["data"].pop("test_size"), "data.test_size: missing (required)"),
     "missing dataset file": (lambda c, _: c["data"].update(dataset="missing.parquet"),
                              "data.dataset: no such file missing.parquet"),

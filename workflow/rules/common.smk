@@ -26,6 +26,11 @@ config_mistakes = study_config.config_errors(config, workflow.basedir)
 if config_mistakes:
     raise WorkflowError(study_config.report(config_mistakes, " + ".join(CONFIG_FILES)))
 
+# Every job's `nsr` command pins its CPU code path (nsr.numerics) to this level; in the job's own
+# shell, so cluster jobs get it whatever environment their node starts with.
+CPU_CAPABILITY = config.get("numerics", {}).get("cpu_capability", "avx2")
+shell.prefix(f"export NSR_CPU_CAPABILITY={CPU_CAPABILITY}; ")
+
 METHODS = list(config["methods"])
 TRAINED_METHODS = [m for m in METHODS if config["methods"][m]["objective"] != "none"]
 SEEDS = [int(s) for s in config["train"]["seeds"]]
@@ -40,18 +45,18 @@ RULE_NAMES = ["subset", "base", "train", "sample", "passk", "plot"]
 # training and everything downstream, while editing plotting.py re-runs only the plots.
 STAGE_MODULES = {
     "subset": ["data.py", "data_cli.py", "tasks/__init__.py", "tasks/_common.py"],
-    "base": ["base.py", "tiny.py", "vlm.py", "tasks/synthchart.py", "data.py", "model_source.py"],
+    "base": ["base.py", "tiny.py", "vlm.py", "tasks/synthchart.py", "data.py", "model_source.py", "numerics.py"],
     "train": [
         "trainer.py", "objectives.py", "train_cli.py", "sampling/decoding.py", "rewards.py", "vlm.py", "data.py",
-        "model_source.py",
+        "model_source.py", "numerics.py", "forms.py", "passk.py", "tasks/synthchart.py",  # the last three: held-out eval
     ],
     "sample": [
         "sampling/__init__.py", "sampling/decoding.py", "sampling/backends.py", "sampling/store.py", "sampling/cli.py",
-        "sampling/formats.py", "rewards.py", "vlm.py", "data.py", "model_source.py",
+        "sampling/formats.py", "rewards.py", "vlm.py", "data.py", "model_source.py", "numerics.py",
     ],
     "passk": ["passk.py", "sampling/formats.py"],
     "plot": ["plotting.py"],
-    "forms": ["forms.py", "plotting.py", "rewards.py", "tasks/synthchart.py", "data.py", "passk.py"],
+    "forms": ["forms_cli.py", "forms.py", "plotting.py", "rewards.py", "tasks/synthchart.py", "data.py", "passk.py"],
 }
 
 
