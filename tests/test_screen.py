@@ -108,6 +108,8 @@ def screen_command(grid: Path, workdir: Path, output: Path, *extra: str) -> subp
 
 @pytest.fixture(scope="module")
 def tiny_screen(tmp_path_factory):
+    # Four whole tiny studies (~25 jobs each): several minutes on 2 idle cores; 27 min measured
+    # on 2 cores shared with other work (load average 7-9).
     root = tmp_path_factory.mktemp("screen")
     grid = write_grid(root / "tiny_grid.yaml", TINY_GRID)
     result = screen_command(grid, root / "work", root / "table")
@@ -129,7 +131,10 @@ def test_tiny_grid_writes_every_column(tiny_screen):
         ("default", "s7"), ("default", "s8"), ("default", AGGREGATE),
         ("lr3e-3", "s7"), ("lr3e-3", "s8"), ("lr3e-3", AGGREGATE)]
     runs, agg = table[table["seed_set"] != AGGREGATE], table[table["seed_set"] == AGGREGATE]
-    assert runs.drop(columns=[c for c in table.columns if c.endswith(("_lo", "_hi"))]).notna().all().all()
+    # every number of every run is there (an empty override string reads back as NaN)
+    assert runs.drop(columns=["overrides"]).notna().all().all()
+    assert agg.drop(columns=["overrides", "details", *[c for c in table.columns if c.endswith(("_lo", "_hi"))]]
+                    ).notna().all().all()
     assert runs["n"].eq(8).all()
     for role in ROLES:
         p1, pn, bad = table[f"{role}_pass1"], table[f"{role}_passn"], table[f"{role}_malformed"]
@@ -139,11 +144,11 @@ def test_tiny_grid_writes_every_column(tiny_screen):
         assert runs[f"{role}_entropy"].gt(0).all()
         assert (runs[f"{role}_dpassn_lo"] <= runs[f"{role}_dpassn"] + 1e-9).all()
         assert (runs[f"{role}_dpassn"] <= runs[f"{role}_dpassn_hi"] + 1e-9).all()
-        assert runs[f"{role}_dpassn"].round(6).equals((runs[f"{role}_passn"] - runs["base_passn"]).round(6))
+        assert (runs[f"{role}_dpassn"] - (runs[f"{role}_passn"] - runs["base_passn"])).abs().lt(1e-3).all()
     for criterion in CRITERIA:
         assert set(runs[criterion]) <= {0, 1}                     # holds / fails in one seed set
         assert agg[criterion].between(0, 2).all()                 # in how many of the 2 seed sets
-    assert runs["criteria_held"].equals(runs[list(CRITERIA)].sum(axis=1))
+    assert (runs["criteria_held"] == runs[list(CRITERIA)].sum(axis=1)).all()
     assert runs["details"].str.contains("S1: Pass@1 base").all()
     assert runs["wall_s"].gt(0).all()
     assert table.loc[table["variant"] == "lr3e-3", "overrides"].eq("train.learning_rate=0.003").all()

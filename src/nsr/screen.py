@@ -356,7 +356,7 @@ def screen(grid_path: Path, workdir: Path, output: Path, cores: str | int = "all
     frame = table([r for r in rows if r["variant"] in complete])
     output.parent.mkdir(parents=True, exist_ok=True)
     with atomic_path(output.with_suffix(".csv")) as tmp:
-        frame.to_csv(tmp, index=False, float_format="%.4g")
+        frame.to_csv(tmp, index=False, float_format="%.6g")
     with atomic_path(output.with_suffix(".md")) as tmp:
         tmp.write_text(markdown(frame, Path(grid_path), grid, missing))
     return frame, missing, failed
