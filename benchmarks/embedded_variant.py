@@ -13,7 +13,6 @@ touched. The study's own checks run on the result, so a misspelled key stops bef
 from __future__ import annotations
 
 import argparse
-import os
 import subprocess
 import sys
 import time
@@ -21,30 +20,9 @@ from pathlib import Path
 
 import yaml
 
-REPO = Path(__file__).resolve().parents[1]
-
-
-def apply_override(config: dict, assignment: str) -> None:
-    key, sep, value = assignment.partition("=")
-    if not sep or not key:
-        raise SystemExit(f"--set {assignment!r}: expected dotted.key=value")
-    *parents, last = key.split(".")
-    node = config
-    for part in parents:
-        node = node.setdefault(part, {})
-    node[last] = yaml.safe_load(value)
-
-
-def variant_config(args: argparse.Namespace) -> dict:
-    config = yaml.safe_load((REPO / "config" / "config.yaml").read_text())
-    for assignment in args.set:
-        apply_override(config, assignment)
-    if args.methods:
-        unknown = sorted(set(args.methods) - set(config["methods"]))
-        if unknown:
-            raise SystemExit(f"--methods: {unknown} not in the config's methods {list(config['methods'])}")
-        config["methods"] = {m: config["methods"][m] for m in args.methods}
-    return config
+from nsr.io import InputError
+from nsr.paper_shape import ROLES
+from nsr.screen import REPO, parse_assignment, snakemake, study_config
 
 
 def main() -> None:
@@ -55,19 +33,22 @@ def main() -> None:
     parser.add_argument("--methods", nargs="+", default=None, help="run only these methods of the config")
     parser.add_argument("--cores", default="all")
     args = parser.parse_args()
+    try:
+        config = study_config([parse_assignment(a) for a in args.set], methods=args.methods)
+    except InputError as error:
+        parser.exit(2, f"{parser.prog}: {error}\n")
     args.workdir.mkdir(parents=True, exist_ok=True)
     config_path = args.workdir / "config.yaml"
-    config_path.write_text(yaml.safe_dump(variant_config(args), sort_keys=False))
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}"}
+    config_path.write_text(yaml.safe_dump(config, sort_keys=False))
     started = time.monotonic()
-    subprocess.run([sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile"), "--cores", str(args.cores),
-                    "--configfile", str(config_path), "--directory", str(args.workdir), "-q"], check=True, env=env)
+    result = snakemake(config_path, args.workdir, args.cores, "-q", capture=False)
+    if result.returncode != 0:
+        sys.exit(result.returncode)
     print(f"study variant: {time.monotonic() - started:.0f} s wall\n")
     print((args.workdir / "results" / "comparison_pass_at_k.md").read_text())
-    methods = yaml.safe_load(config_path.read_text())["methods"]
-    if {"base", "grpo", "psr", "nsr", "w-reinforce"} <= set(methods):
+    if set(ROLES) <= set(config["methods"]):
         subprocess.run([sys.executable, str(REPO / "benchmarks" / "paper_shape.py"),
-                        "--results", str(args.workdir / "results")], env=env)
+                        "--results", str(args.workdir / "results")])
 
 
 if __name__ == "__main__":
