@@ -30,6 +30,7 @@ import argparse
 import json
 import math
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -206,7 +207,36 @@ def _nothing_to_do(run: Run) -> bool:
     return dry.returncode == 0 and "Nothing to be done" in dry.stdout + dry.stderr
 
 
-def execute(run: Run, cores: str | int, log=print) -> dict:
+# What the subset and the base depend on: runs equal here share them (a warm-start is minutes).
+_BASE_SECTIONS = ("data", "base", "numerics")
+_BASE_OUTPUTS = ("results/data", "results/models/base")
+
+
+def _base_key(config: dict) -> str:
+    return json.dumps({k: config.get(k) for k in _BASE_SECTIONS}, sort_keys=True, default=str)
+
+
+def reuse_base(run: Run, runs: Iterable[Run], log=print) -> bool:
+    """Copy the subset and the base model of a finished run with the same data/base settings into
+    ``run`` (mtimes kept, so Snakemake takes them as up to date and trains from them at once)."""
+    if (run.workdir / _BASE_OUTPUTS[1] / "config.json").exists():
+        return False
+    for other in runs:
+        if other.workdir == run.workdir or _base_key(other.config) != _base_key(run.config):
+            continue
+        if all((other.workdir / out).is_dir() for out in _BASE_OUTPUTS) and \
+                (other.workdir / _BASE_OUTPUTS[1] / "config.json").exists():
+            for out in _BASE_OUTPUTS:
+                target = run.workdir / out
+                shutil.rmtree(target, ignore_errors=True)
+                target.parent.mkdir(parents=True, exist_ok=True)
+                shutil.copytree(other.workdir / out, target, copy_function=shutil.copy2)
+            log(f"{run.variant}/{run.seed_set}: subset and base copied from {other.variant}/{other.seed_set}")
+            return True
+    return False
+
+
+def execute(run: Run, cores: str | int, log=print, runs: Iterable[Run] = ()) -> dict:
     """Run one study (unless its stored row is still current) and return its row."""
     errors = config_errors(run.config)
     if errors:
@@ -222,6 +252,7 @@ def execute(run: Run, cores: str | int, log=print) -> dict:
         return stored
     log(f"{run.variant}/{run.seed_set}: running in {run.workdir}")
     started = time.monotonic()
+    reuse_base(run, runs, log)
     # --rerun-incomplete: a screen killed mid-run resumes its half-written jobs on the next call.
     result = snakemake(config_path, run.workdir, cores, "-q", "--rerun-incomplete")
     wall = time.monotonic() - started
@@ -334,7 +365,7 @@ def screen(grid_path: Path, workdir: Path, output: Path, cores: str | int = "all
     def attempt(index: int) -> dict | None:
         run = runs[index]
         try:
-            return execute(run, cores, log)
+            return execute(run, cores, log, runs)
         except (InputError, RuntimeError) as error:
             # One broken variant (a key another branch adds, a failed job) must not stop the grid.
             failed[f"{run.variant}/{run.seed_set}"] = str(error).splitlines()[0]
