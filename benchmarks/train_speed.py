@@ -2,7 +2,7 @@
 
     python benchmarks/train_speed.py                         # this tree, every objective
     python benchmarks/train_speed.py --against 455e3e1       # this tree vs that commit, ratio per objective
-    python benchmarks/train_speed.py --profile psr           # top items of one objective's steps (cProfile)
+    python benchmarks/train_speed.py --profile psr [--against 455e3e1]   # cProfile (CPU time) of one objective
 
 The policy is results/models/base when it exists (the study's warm-started base: its completions
 have the study's lengths), else --model. Settings come from config/config.yaml's `train` and `data`
@@ -13,14 +13,19 @@ git worktree and the two trees alternate (A B A B ...) for --rounds rounds, so l
 machine hits both alike: the ratio of medians is what counts. The first --warmup steps of each run
 are not timed (lazy initialisation, first generation).
 
-Profile of one psr step of the embedded default (2 x 128 base, 16 prompts x 8 x <= 16 tokens, one
-thread; `--profile psr`, cumulative seconds per step on a shared 2-core machine):
+Profile of psr steps of the embedded default (2 x 128 base of the study, 16 prompts x 8 x <= 16
+tokens, one thread; `--profile psr --against 455e3e1 --steps 8`, cProfile in CPU seconds per step,
+measured while a screening grid used the other core):
 
-    before (455e3e1, TRL generate):             0.72 s/step
-        generate (16 decode steps, 128 rows)    ~0.39
-        forward+backward of the loss            ~0.17
-        reward scoring, logging, rest           ~0.16
-    after (shared-prefix rollouts):             see the note of the commit that changed it
+                                          455e3e1 (TRL generate)   shared-prefix rollouts + loss forward
+    rollouts (_generate_single_turn)            0.38                 0.17 (shared_prefix_sample 0.14)
+    loss forward (_get_per_token_logps)         0.33                 0.14 (each prompt once, 1/8 of them)
+    backward                                    0.50                 0.14
+    rewards, optimizer, logging, rest           0.10                 0.09
+    total                                       1.31                 0.54
+
+Side by side on an idle core (`--against 455e3e1 --steps 10 --rounds 1`): 3.2-3.5x fewer CPU
+seconds per step for every objective (grpo 3.23x, psr 3.36x, nsr 3.42x, w-reinforce 3.47x).
 """
 
 from __future__ import annotations
@@ -88,7 +93,7 @@ def measure(model_dir: str, mode: str, steps: int, warmup: int, settings: dict,
         import cProfile
         import pstats
 
-        profiler = cProfile.Profile()
+        profiler = cProfile.Profile(time.process_time)  # CPU time: what the code costs, not the machine's load
         profiler.enable()
         trainer.train()
         profiler.disable()
@@ -100,11 +105,13 @@ def measure(model_dir: str, mode: str, steps: int, warmup: int, settings: dict,
     return steps / (timed[-1][0] - timed[0][0]), (timed[-1][1] - timed[0][1]) / steps
 
 
-def run_child(tree: Path, model_dir: str, mode: str, args) -> tuple[float, float]:
+def run_child(tree: Path, model_dir: str, mode: str, args, profile: bool = False) -> tuple[float, float]:
     env = {**os.environ, "PYTHONPATH": str(tree / "src"), "HF_HUB_OFFLINE": "1"}
     command = [sys.executable, str(Path(__file__).resolve()), "--child", mode, "--model", model_dir,
-               "--steps", str(args.steps), "--warmup", str(args.warmup)]
+               "--steps", str(args.steps), "--warmup", str(args.warmup), *(["--child-profile"] if profile else [])]
     out = subprocess.run(command, env=env, check=True, capture_output=True, text=True)
+    if profile:
+        print(out.stderr[out.stderr.find("Ordered by"):], flush=True)
     return tuple(json.loads(out.stdout.strip().splitlines()[-1]))
 
 
@@ -127,15 +134,13 @@ def main() -> None:
     parser.add_argument("--profile", default=None, metavar="MODE", help="cProfile one run of MODE (this tree)")
     parser.add_argument("--output", default=None, help="optional JSON file for the numbers")
     parser.add_argument("--child", default=None, help=argparse.SUPPRESS)
+    parser.add_argument("--child-profile", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:  # one measurement in this process; the caller set PYTHONPATH to the tree under test
-        print(json.dumps(measure(args.model, args.child, args.steps, args.warmup, default_settings())))
+        print(json.dumps(measure(args.model, args.child, args.steps, args.warmup, default_settings(),
+                                 profile=args.child_profile)))
         return
     model_dir = resolve_model(args.model)
-    if args.profile:
-        steps_per_s, cpu = measure(model_dir, args.profile, args.steps, args.warmup, default_settings(), profile=True)
-        print(f"{args.profile}: {steps_per_s:.2f} steps/s, {cpu:.3f} CPU s/step")
-        return
 
     trees = {"this tree": REPO}
     worktree = None
@@ -146,6 +151,12 @@ def main() -> None:
         trees[args.against] = worktree
     results: dict[str, dict[str, dict[str, float]]] = {name: {} for name in trees}
     try:
+        if args.profile:
+            for name, tree in trees.items():
+                print(f"--- {name}: cProfile of {args.profile}, CPU seconds over {args.steps + args.warmup} steps")
+                steps_per_s, cpu = run_child(tree, model_dir, args.profile, args, profile=True)
+                print(f"{name}: {steps_per_s:.2f} steps/s, {cpu:.3f} CPU s/step\n", flush=True)
+            return
         for mode in args.modes.split(","):
             runs: dict[str, list[tuple[float, float]]] = {name: [] for name in trees}
             for _ in range(args.rounds):
