@@ -193,7 +193,7 @@ def test_external_checkpoint_is_sampled_scored_and_trained_from(tmp_path):
     results = tmp_path / "results"
     table = pd.read_csv(results / "comparison_pass_at_k.csv")
     assert set(table["method"]) == {"base", "elsewhere", "nsr-elsewhere"}
-    report = json.loads((results / "pass_at_k" / "elsewhere" / "seed1.json").read_text())
+    report = json.loads((results / "pass_at_k" / "elsewhere" / "all_seeds.json").read_text())
     assert report["method"] == "elsewhere" and report["num_problems"] == TINY["data"]["test_size"]
     samples = {m: pd.read_parquet(results / "samples" / m / "seed1.parquet")["completion"] for m in ("base", "elsewhere")}
     assert not samples["elsewhere"].equals(samples["base"])  # another model's samples
