@@ -185,11 +185,17 @@ def parse_assignment(text: str) -> tuple[str, Any]:
 
 
 def assignments(fields: dict) -> list[str]:
-    """A passthrough mapping as `--trl KEY=VALUE` arguments (values as JSON, a YAML subset), sorted so
-    the same mapping written in another order gives the same command."""
+    """A passthrough mapping as `--trl KEY=VALUE` arguments, sorted so the same mapping written in
+    another order gives the same command. Values as JSON (a YAML subset); a string YAML reads back
+    as itself stays bare (colocate, not "colocate")."""
     import json
 
-    return [f"{name}={json.dumps(value, separators=(',', ':'))}" for name, value in sorted(fields.items())]
+    def text(value):
+        if isinstance(value, str) and value and parse_assignment(f"x={value}")[1] == value:
+            return value
+        return json.dumps(value, separators=(",", ":"))
+
+    return [f"{name}={text(value)}" for name, value in sorted(fields.items())]
 
 
 # report_to integrations and the module each needs (transformers stops at trainer construction otherwise).
