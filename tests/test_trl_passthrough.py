@@ -125,3 +125,35 @@ def test_use_vllm_without_vllm_stops_in_seconds(inputs, tmp_path):
         "machine: pip install vllm); leave use_vllm off to generate with transformers\n"), result.stderr
     assert elapsed < 10, elapsed  # before torch, data or model are loaded
     assert "torch" not in result.stdout and not (tmp_path / "o.checkpoints").exists()
+
+
+@pytest.mark.slow
+def test_resume_at_a_generation_boundary_equals_an_uninterrupted_run(inputs, tmp_path):
+    """steps_per_generation 2, checkpoints every 2 steps (generation boundaries): kill -9 after checkpoint 4,
+    resume: the same weights as an uninterrupted run (what config/README.md promises for the passthrough)."""
+    from test_trainer import KILL_AT_CHECKPOINT
+
+    script = tmp_path / "kill_at_checkpoint.py"
+    script.write_text(KILL_AT_CHECKPOINT)
+
+    def run(out, kill_at=0, resume=False):
+        args = ["train", "--mode", "w-reinforce", "--model", str(inputs / "base"), "--dataset-name",
+                str(inputs / "train.parquet"), "--num-generations", "2", "--prompts-per-step", "2",
+                "--max-completion-length", "4", "--learning-rate", "1e-2", "--num-threads", "1", "--max-steps", "6",
+                "--checkpoint-every", "2", "--trl", "steps_per_generation=2", "--output-dir", str(out),
+                *(["--resume"] if resume else [])]
+        env = {**os.environ, "HF_HUB_OFFLINE": "1", "KILL_AT": str(kill_at), "CUDA_VISIBLE_DEVICES": ""}
+        return subprocess.run([sys.executable, str(script), *args], env=env, capture_output=True, text=True,
+                              timeout=300)
+
+    reference = run(tmp_path / "reference")
+    assert reference.returncode == 0, reference.stderr[-3000:]
+    killed = run(tmp_path / "run", kill_at=4)
+    assert killed.returncode == -9, killed.stderr[-3000:]
+    resumed = run(tmp_path / "run", resume=True)
+    assert resumed.returncode == 0 and "checkpoint-4" in resumed.stdout, resumed.stderr[-3000:]
+    assert "note: --checkpoint-every" not in resumed.stdout
+    assert (tmp_path / "run" / "model.safetensors").read_bytes() == \
+        (tmp_path / "reference" / "model.safetensors").read_bytes()
+    log, reference_log = (pd.read_csv(tmp_path / d / "train_log.csv").drop(columns="seconds") for d in ("run", "reference"))
+    pd.testing.assert_frame_equal(log, reference_log)

@@ -8,9 +8,9 @@ so `--resume` can continue from its last complete checkpoint. A resumed run equa
 uninterrupted one: the same weights and train_log.csv (all but its wall-time `seconds` column)
 on CPU, whatever step or epoch it was killed at (see nsr.trainer.NSRTrainer). With --trl fields that
 reuse one generation batch for several optimizer steps (steps_per_generation / num_iterations above
-gradient_accumulation_steps) only a checkpoint at a generation boundary (--checkpoint-every a multiple
-of those optimizer steps) resumes where the uninterrupted run generates anew; from any other the
-resumed run generates mid-batch and differs (the run prints a note). Untested beyond the default.
+gradient_accumulation_steps) it holds for a checkpoint at a generation boundary (--checkpoint-every a
+multiple of those optimizer steps; tests/test_trl_passthrough.py); from any other the resumed run
+generates anew mid-batch and differs (the run prints a note).
 
 --trl KEY=VALUE sets any other field of TRL's GRPOConfig (nsr.trl_args): checked before anything is
 loaded (unknown field, a field the flags here set, a value of the wrong type, use_vllm without vllm,
