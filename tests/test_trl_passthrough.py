@@ -3,6 +3,7 @@ trainer's GRPOConfig and change what it does; mistakes stop before anything is l
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import subprocess
 import sys
@@ -101,6 +102,11 @@ CLI_MISTAKES = {
 }
 
 
+if importlib.util.find_spec("wandb") is None:
+    CLI_MISTAKES["logger not installed"] = (["--trl", "report_to=[tensorboard, wandb]"],
+                                            "--trl report_to=wandb: wandb is not installed here (pip install wandb)")
+
+
 @pytest.mark.parametrize("case", list(CLI_MISTAKES))
 def test_cli_trl_mistake_is_one_line_naming_the_field(inputs, tmp_path, capsys, case):
     extra, message = CLI_MISTAKES[case]
@@ -112,7 +118,7 @@ def test_cli_trl_mistake_is_one_line_naming_the_field(inputs, tmp_path, capsys, 
 
 
 def test_use_vllm_without_vllm_stops_in_seconds(inputs, tmp_path):
-    if __import__("importlib").util.find_spec("vllm") is not None:
+    if importlib.util.find_spec("vllm") is not None:
         pytest.skip("vllm is installed here")
     start = time.monotonic()
     result = subprocess.run(
