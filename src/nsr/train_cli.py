@@ -312,13 +312,13 @@ def run(args: argparse.Namespace) -> None:
         saved_args.write_text(json.dumps(fingerprint, indent=2) + "\n")
 
     shown = {k: v for k, v in vars(args).items() if k != "typed_flags"}
+    per_generation = steps_per_generation(config)
     print("nsr train config:\n" + json.dumps({
         **shown, "checkpoints": str(ckpt_dir), "resume_from": last, "device": str(config.device),
         "bf16": config.bf16, "loss_type": config.loss_type, "beta": config.beta,
         "generation_batch_size": config.generation_batch_size, "steps_per_generation": config.steps_per_generation,
-        "num_iterations": config.num_iterations, "optimizer_steps_per_generation": steps_per_generation(config),
+        "num_iterations": config.num_iterations, "optimizer_steps_per_generation": per_generation,
     }, indent=2, default=str), flush=True)
-    per_generation = steps_per_generation(config)
     if per_generation > 1 and args.checkpoint_every % per_generation:
         print(f"note: --checkpoint-every {args.checkpoint_every} is not a multiple of the optimizer steps per "
               f"generation ({per_generation:g}): a run resumed from such a checkpoint generates anew mid-batch, "

@@ -92,7 +92,6 @@ def _method_errors(config: dict, workflow_dir: Path) -> list[str]:
         if model_error:
             errors.append(f"methods.{method}.model: {model_error}")
         if entry["objective"] == "none":
-            # (or the entry's own model)
             errors += [f"methods.{method}.{k}: objective none evaluates the base model untrained; "
                        "training keys do not apply" for k in entry if k not in ("objective", "model")]
             continue
