@@ -6,7 +6,15 @@ Trainer checkpoints and the running train_log.csv live in the sibling folder
 `<output-dir>.checkpoints/`, which survives a failed job (Snakemake deletes failed outputs)
 so `--resume` can continue from its last complete checkpoint. A resumed run equals the
 uninterrupted one: the same weights and train_log.csv (all but its wall-time `seconds` column)
-on CPU, whatever step or epoch it was killed at (see nsr.trainer.NSRTrainer).
+on CPU, whatever step or epoch it was killed at (see nsr.trainer.NSRTrainer). With --trl fields that
+reuse one generation batch for several optimizer steps (steps_per_generation / num_iterations above
+gradient_accumulation_steps) it holds for a checkpoint at a generation boundary (--checkpoint-every a
+multiple of those optimizer steps; tests/test_trl_passthrough.py); from any other the resumed run
+generates anew mid-batch and differs (the run prints a note).
+
+--trl KEY=VALUE sets any other field of TRL's GRPOConfig (nsr.trl_args): checked before anything is
+loaded (unknown field, a field the flags here set, a value of the wrong type, use_vllm without vllm,
+report_to without its logger package), then by GRPOConfig itself.
 """
 
 from __future__ import annotations
@@ -18,11 +26,13 @@ import shutil
 from pathlib import Path
 
 from nsr.io import InputError, atomic_path
-from nsr.model_source import check_model, loading
+from nsr.model_source import check_model, first_line, loading
+from nsr.trl_args import field_errors, parse_assignment, reporters, runtime_errors
 
 MODES = ("grpo", "psr", "nsr", "w-reinforce")
 LOG_NAME = "train_log.csv"
 EVAL_SAMPLES_NAME = "eval_samples.parquet"  # the held-out evaluations' samples (--eval-every)
+TENSORBOARD_NAME = "tensorboard"  # event files of report_to tensorboard, next to train_log.csv
 CHECKPOINT_ROOT = "grpo-start-ckpts"  # the seed guide's checkpoint folder
 
 
@@ -74,6 +84,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--eval-samples", type=int, default=EVAL_DEFAULTS["eval_samples"],
                         help="sampled completions per held-out problem (eval_entropy, eval_pass_at_1, Pass@k at "
                              "k = this, eval_malformed)")
+    parser.add_argument("--trl", action="append", default=[], metavar="KEY=VALUE",
+                        help="a field of TRL's GRPOConfig for this run, VALUE in YAML (repeatable), e.g. "
+                             "--trl steps_per_generation=4 --trl epsilon_high=0.28 --trl report_to=[tensorboard]; "
+                             "fields set by the flags above are refused (use the flag)")
 
 
 def default_output_dir(model: str, mode: str, seed: int) -> Path:
@@ -113,11 +127,69 @@ def validate(args: argparse.Namespace) -> None:
     from nsr.cli import typed_flag
 
     check_flags(args)
+    trl = trl_fields(args)
+    errors = [*field_errors(trl, "--trl", use_flags=True), *runtime_errors(trl)]
+    if errors:
+        raise InputError(errors[0])
     model_flag = typed_flag(args, "model", "--vlm-name")
     check_model(args.model, model_flag)
     model = Path(args.model)
     if model.exists() and model.resolve() == Path(args.output_dir).resolve():
         raise InputError(f"--output-dir must differ from {model_flag}")
+
+
+def trl_fields(args: argparse.Namespace) -> dict:
+    """The --trl KEY=VALUE flags as a mapping (a later flag for the same field wins)."""
+    return dict(parse_assignment(text) for text in args.trl)
+
+
+def training_config(args: argparse.Namespace, ckpt_dir: Path):
+    """The trainer's config (nsr.trainer.NSRConfig): this project's flags, then the --trl fields; built
+    before anything is loaded, so TRL's own checks of the fields stop the run with one line."""
+    from nsr.trainer import NSRConfig
+
+    trl = trl_fields(args)
+    logging = {"report_to": "none"}
+    if reporters(trl):  # name the run after its output folder in W&B / TensorBoard
+        logging = {"run_name": str(args.output_dir)}
+        if "tensorboard" in reporters(trl):  # event files next to train_log.csv (moved into the output)
+            os.environ["TENSORBOARD_LOGGING_DIR"] = str(ckpt_dir / TENSORBOARD_NAME)
+    try:
+        return NSRConfig(
+            output_dir=str(ckpt_dir),
+            objective=args.mode,
+            lambda_psr=args.lambda_psr,
+            reward_threshold=args.reward_threshold,
+            seed=args.seed,
+            learning_rate=args.learning_rate,
+            num_train_epochs=args.num_epochs,
+            max_steps=args.max_steps or -1,
+            num_generations=args.num_generations,
+            per_device_train_batch_size=args.prompts_per_step * args.num_generations,  # TRL counts completions
+            max_completion_length=args.max_completion_length,
+            temperature=args.temperature,
+            bf16=args.bf16,
+            logging_steps=1,
+            save_strategy="steps",
+            save_steps=args.checkpoint_every,
+            save_total_limit=1,  # only the newest checkpoint is needed to resume
+            **{
+                "lr_scheduler_type": "constant",  # as the official (verl) runs; TRL's default decays linearly
+                "beta": 0.0,  # no KL term, as the paper
+                **logging,
+                **trl,  # these defaults may be overridden; the fields above may not (field_errors)
+            },
+        )
+    except (TypeError, ValueError) as exc:
+        if not trl:
+            raise
+        raise InputError(f"--trl: TRL's GRPOConfig rejects these fields: {first_line(exc)}") from exc
+
+
+def steps_per_generation(config) -> float:
+    """Optimizer steps between two generations: TRL reuses one generation batch for steps_per_generation
+    forward/backward passes, num_iterations times, and steps the optimizer every gradient_accumulation_steps."""
+    return config.steps_per_generation * config.num_iterations / config.gradient_accumulation_steps
 
 
 def reward_correctness(completions, answer, credit=None, **_):
@@ -194,6 +266,8 @@ def run(args: argparse.Namespace) -> None:
     if args.output_dir is None:
         args.output_dir = str(default_output_dir(args.model, args.mode, args.seed))
     validate(args)
+    ckpt_dir = checkpoint_dir(args.output_dir)
+    config = training_config(args, ckpt_dir)
     from nsr.data import load_problems
 
     options = parse_options(args.option)
@@ -212,7 +286,7 @@ def run(args: argparse.Namespace) -> None:
     import torch
 
     from nsr.cli import typed_flag
-    from nsr.trainer import HeldOutEvalCallback, NSRConfig, NSRTrainer, TrainLogCallback
+    from nsr.trainer import HeldOutEvalCallback, NSRTrainer, TrainLogCallback
     from nsr.vlm import load_processing
 
     if args.num_threads:
@@ -227,7 +301,6 @@ def run(args: argparse.Namespace) -> None:
         raise InputError(f"{model_flag} {args.model}: the problems have images but the model folder has no processor "
                          "config")
 
-    ckpt_dir = checkpoint_dir(args.output_dir)
     main_process = os.environ.get("RANK", "0") == "0"
     fingerprint = json.loads(json.dumps(training_fingerprint(args), default=str))
     saved_args = ckpt_dir / RUN_ARGS_NAME
@@ -244,34 +317,18 @@ def run(args: argparse.Namespace) -> None:
     if main_process:
         saved_args.write_text(json.dumps(fingerprint, indent=2) + "\n")
 
-    config = NSRConfig(
-        output_dir=str(ckpt_dir),
-        objective=args.mode,
-        lambda_psr=args.lambda_psr,
-        reward_threshold=args.reward_threshold,
-        seed=args.seed,
-        learning_rate=args.learning_rate,
-        lr_scheduler_type="constant",  # as the official (verl) runs; TRL's default decays linearly
-        num_train_epochs=args.num_epochs,
-        max_steps=args.max_steps or -1,
-        num_generations=args.num_generations,
-        per_device_train_batch_size=args.prompts_per_step * args.num_generations,  # TRL counts completions
-        max_completion_length=args.max_completion_length,
-        temperature=args.temperature,
-        beta=0.0,
-        bf16=args.bf16,
-        logging_steps=1,
-        save_strategy="steps",
-        save_steps=args.checkpoint_every,
-        save_total_limit=1,  # only the newest checkpoint is needed to resume
-        report_to="none",
-    )
     shown = {k: v for k, v in vars(args).items() if k != "typed_flags"}
+    per_generation = steps_per_generation(config)
     print("nsr train config:\n" + json.dumps({
         **shown, "checkpoints": str(ckpt_dir), "resume_from": last, "device": str(config.device),
         "bf16": config.bf16, "loss_type": config.loss_type, "beta": config.beta,
-        "generation_batch_size": config.generation_batch_size,
+        "generation_batch_size": config.generation_batch_size, "steps_per_generation": config.steps_per_generation,
+        "num_iterations": config.num_iterations, "optimizer_steps_per_generation": per_generation,
     }, indent=2, default=str), flush=True)
+    if per_generation > 1 and args.checkpoint_every % per_generation:
+        print(f"note: --checkpoint-every {args.checkpoint_every} is not a multiple of the optimizer steps per "
+              f"generation ({per_generation:g}): a run resumed from such a checkpoint generates anew mid-batch, "
+              "so it differs from an uninterrupted run", flush=True)
     if args.resume and last is None:
         print(f"--resume: no checkpoint in {ckpt_dir}; starting from scratch", flush=True)
 
@@ -309,6 +366,8 @@ def run(args: argparse.Namespace) -> None:
         for name in (LOG_NAME, EVAL_SAMPLES_NAME):
             if (ckpt_dir / name).exists():
                 shutil.copy2(ckpt_dir / name, staging / name)
+        if (ckpt_dir / TENSORBOARD_NAME).is_dir():
+            shutil.copytree(ckpt_dir / TENSORBOARD_NAME, staging / TENSORBOARD_NAME)
         with atomic_path(args.output_dir) as tmp:
             staging.rename(tmp)
         if not args.keep_checkpoints:

@@ -48,7 +48,7 @@ STAGE_MODULES = {
     "base": ["base.py", "tiny.py", "vlm.py", "tasks/synthchart.py", "data.py", "model_source.py", "numerics.py"],
     "train": [
         "trainer.py", "objectives.py", "train_cli.py", "sampling/decoding.py", "rewards.py", "vlm.py", "data.py",
-        "model_source.py", "numerics.py", "forms.py", "passk.py", "tasks/synthchart.py",  # the last three: held-out eval
+        "model_source.py", "numerics.py", "trl_args.py", "forms.py", "passk.py", "tasks/synthchart.py",  # the last three: held-out eval
     ],
     "sample": [
         "sampling/__init__.py", "sampling/decoding.py", "sampling/backends.py", "sampling/store.py", "sampling/cli.py",
@@ -139,9 +139,8 @@ def check_method(method):
 
 def method_settings(method):
     """The `train` block with this method's overrides applied."""
-    settings = {k: v for k, v in config["train"].items() if k != "seeds"}
-    settings.update(check_method(method))
-    return settings
+    check_method(method)
+    return study_config.method_settings(config, method)
 
 
 def trained_model_dir(wildcards):
@@ -149,11 +148,23 @@ def trained_model_dir(wildcards):
     return f"results/models/{wildcards.method}/seed{wildcards.seed}"
 
 
-def model_dir(wildcards):
-    """The policy a method is evaluated with: the base model for objective none."""
-    if check_method(wildcards.method)["objective"] == "none":
-        return "results/models/base"
+def evaluated_model(wildcards):
+    """The policy a method is sampled from: its trained folder, or for objective none its own
+    `model` (hub id or local folder, as is) or the base."""
+    entry = check_method(wildcards.method)
+    if entry["objective"] == "none":
+        return entry.get("model", "results/models/base")
     return trained_model_dir(wildcards)
+
+
+def start_model(wildcards):
+    """The policy a method trains from: its own `model` (hub id or local folder) or the base."""
+    return check_method(wildcards.method).get("model", "results/models/base")
+
+
+def model_files(model):
+    """A model as a job input: a folder is a file dependency, a hub id none (fetched by the job)."""
+    return [model] if model.startswith("results/") or Path(model).expanduser().is_dir() else []
 
 
 def train_args(wildcards):

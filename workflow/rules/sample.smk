@@ -1,10 +1,11 @@
 rule sample:
     input:
-        model=model_dir,
+        model=lambda wc: model_files(evaluated_model(wc)),
         data="results/data/test.parquet",
     output:
         "results/samples/{method}/seed{seed}.parquet",
     params:
+        model=evaluated_model,
         num_samples=config["sampling"]["num_samples"],
         temperature=config["sampling"]["temperature"],
         top_p=config["sampling"]["top_p"],
@@ -24,7 +25,7 @@ rule sample:
         "../envs/nsr.yaml"
     shell:
         "nsr gpus --count {params.gpus} --"
-        " nsr sample --model {input.model} --dataset-name {input.data} --output {output}"
+        " nsr sample --model {params.model} --dataset-name {input.data} --output {output}"
         " --num-samples {params.num_samples} --temperature {params.temperature} --top-p {params.top_p}"
         " --max-new-tokens {params.max_new_tokens} --backend {params.backend}"
         " --problems-per-call {params.problems_per_call}"
@@ -33,7 +34,7 @@ rule sample:
 
 use rule sample as sample_test_set with:
     input:
-        model=model_dir,
+        model=lambda wc: model_files(evaluated_model(wc)),
         data="results/test_sets/{testset}/data.parquet",
     output:
         "results/test_sets/{testset}/samples/{method}/seed{seed}.parquet",

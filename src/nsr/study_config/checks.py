@@ -6,7 +6,8 @@ from pathlib import Path
 
 from nsr.io import InputError
 from nsr.study_config.schema import WORKFLOW_DIR, suggest, unique, load_schema, schema_errors
-from nsr.study_config.train_command import EVAL_DEFAULTS, extra_args_errors
+from nsr.study_config.train_command import EVAL_DEFAULTS, extra_args_errors, method_settings
+from nsr.trl_args import field_errors
 
 MAX_LINES = 8  # mistakes listed in one report; the rest are counted
 
@@ -82,14 +83,20 @@ def _unknown_options(key: str, task_name: str, options: dict) -> list[str]:
 
 
 def _method_errors(config: dict, workflow_dir: Path) -> list[str]:
-    errors = []
-    train, test_size = config["train"], config["data"]["test_size"]
+    from nsr.model_source import model_source_error
+
+    test_size = config["data"]["test_size"]
+    errors = field_errors(config["train"].get("trl") or {}, "train.trl")
     for method, entry in config["methods"].items():
+        model_error = model_source_error(entry["model"]) if "model" in entry else None
+        if model_error:
+            errors.append(f"methods.{method}.model: {model_error}")
         if entry["objective"] == "none":
             errors += [f"methods.{method}.{k}: objective none evaluates the base model untrained; "
-                       "training keys do not apply" for k in entry if k != "objective"]
+                       "training keys do not apply" for k in entry if k not in ("objective", "model")]
             continue
-        settings = {**{k: v for k, v in train.items() if k != "seeds"}, **entry}
+        errors += field_errors(entry.get("trl") or {}, f"methods.{method}.trl")
+        settings = method_settings(config, method)
 
         def source(name):
             return f"methods.{method}.{name}" if name in entry else f"train.{name}"

@@ -8,6 +8,7 @@ import sys
 
 from nsr.study_config.checks import config_errors, report
 from nsr.study_config.schema import WORKFLOW_DIR
+from nsr.study_config.train_command import method_settings, trl_build_errors
 from nsr.study_config.yaml_file import load_yaml
 
 
@@ -30,6 +31,11 @@ def run(args: argparse.Namespace) -> None:
     for path in args.configfile:
         config = merge(config, load_yaml(path))
     errors = config_errors(config, args.workflow_dir)
+    if not errors:  # the GRPOConfig each training job builds (imports TRL, so not in the dry run)
+        errors = [error for method, entry in config["methods"].items() if entry["objective"] != "none"
+                  for error in trl_build_errors(f"methods.{method}.trl" if "trl" in entry else "train.trl",
+                                                method_settings(config, method))]
+        errors = list(dict.fromkeys(errors))
     source = " + ".join(args.configfile)
     if errors:  # one line per mistake (a single InputError would be printed as one line)
         print(report(errors, source), file=sys.stderr)

@@ -24,6 +24,13 @@ def suggest(word: str, choices: Iterable[str]) -> str:
     return f" (did you mean {close[0]}?)" if close else ""
 
 
+def text_number_hint(value: Any) -> str:
+    """A hint for a number YAML 1.1 read as text (1e-4 without a decimal point); empty otherwise."""
+    if isinstance(value, str) and _FLOAT_TEXT.match(value):
+        return " (YAML reads this as text: write it with a decimal point, e.g. 1.0e-4)"
+    return ""
+
+
 def _short(value: Any) -> str:
     text = repr(value)
     return text if len(text) <= 60 else text[:57] + "..."
@@ -52,8 +59,7 @@ def _describe(error) -> list[str]:
     if error.parent is None and list(error.relative_schema_path)[:1] == ["propertyNames"]:
         return [f"{where}: name {instance!r} is not allowed (letters, digits, _ . -, starting with a letter or digit)"]
     if kind == "type":
-        hint = " (YAML reads this as text: write it with a decimal point, e.g. 1.0e-4)" if (
-            isinstance(instance, str) and _FLOAT_TEXT.match(instance)) else ""
+        hint = text_number_hint(instance)
         return [f"{where}: must be {value if isinstance(value, str) else ' or '.join(value)}, got {_short(instance)}{hint}"]
     if kind == "enum":
         return [f"{where}: {_short(instance)} is not one of {', '.join(map(str, value))}{suggest(instance, value)}"]

@@ -6,6 +6,7 @@ import argparse
 import shlex
 
 from nsr.io import InputError
+from nsr.trl_args import assignments
 
 EVAL_DEFAULTS = {"eval_size": 64, "eval_samples": 32}  # also `nsr train`'s defaults
 
@@ -31,7 +32,17 @@ _RULE_FLAGS = {"mode": "objective", "learning_rate": "learning_rate", "max_steps
                "temperature": "temperature", "reward_threshold": "reward_threshold", "lambda_psr": "lambda_psr",
                "eval_every": "eval_every", "eval_size": "eval_size", "eval_samples": "eval_samples",
                "eval_dataset": None, "model": None, "dataset_name": None, "seed": None, "output_dir": None,
-               "resume": None, "num_threads": None}
+               "resume": None, "num_threads": None, "trl": "trl"}
+
+
+def method_settings(config: dict, method: str) -> dict:
+    """`train` with the method's overrides (any key but `seeds`); a method's `trl` updates `train.trl`
+    field by field."""
+    train, entry = config["train"], config["methods"][method]
+    settings = {**{k: v for k, v in train.items() if k != "seeds"}, **entry}
+    if "trl" in entry:
+        settings["trl"] = {**(train.get("trl") or {}), **(entry["trl"] or {})}
+    return settings
 
 
 def train_arguments(settings: dict, eval_dataset: str) -> list[str]:
@@ -48,6 +59,7 @@ def train_arguments(settings: dict, eval_dataset: str) -> list[str]:
         f"--temperature {settings['temperature']}",
         f"--reward-threshold {settings['reward_threshold']}",
         f"--lambda-psr {settings['lambda_psr']}",
+        *(f"--trl {shlex.quote(field)}" for field in assignments(settings.get("trl") or {})),
         settings.get("extra_args", ""),
     ]
     if settings.get("eval_every", 0) > 0:
@@ -79,4 +91,23 @@ def extra_args_errors(key: str, settings: dict) -> list[str]:
         check_flags(train_parser().parse_args([*command, "--model", "m", "--dataset-name", "d", "--output-dir", "o"]))
     except InputError as exc:
         return [f"{key}: nsr train would stop: {exc}"]
+    return []
+
+
+def trl_build_errors(key: str, settings: dict) -> list[str]:
+    """A method's `trl` fields as `nsr train` builds them into TRL's GRPOConfig (TRL's own checks, e.g.
+    generation_batch_size divisible by num_generations); imports TRL (seconds): `nsr check-config`
+    runs it, the dry run does not."""
+    from pathlib import Path
+
+    from nsr.train_cli import training_config
+
+    if not settings.get("trl"):
+        return []
+    command = shlex.split(" ".join(train_arguments(settings, "test.parquet")))
+    args = train_parser().parse_args([*command, "--model", "m", "--dataset-name", "d", "--output-dir", "check"])
+    try:
+        training_config(args, Path("check.checkpoints"))
+    except InputError as exc:
+        return [str(exc).replace("--trl", key, 1)]
     return []
