@@ -10,6 +10,13 @@ them from the batch). The loss mask is TRL's completion_mask * tool_mask; exclud
 tool_mask, not the attention mask, keeps the forward pass unchanged and lets entropy cover every
 sampled completion. ``frac_correct`` in the logs counts full credit (the task's accuracy), not
 positives.
+
+Two things TRL would repeat per row are done once per prompt (each switchable in NSRConfig):
+rollouts come from nsr.sampling's shared-prefix decoder, the sampler evaluation uses
+(``rollout_sampler``), and the loss forward runs each distinct prompt once and shares its KV cache,
+kept in the autograd graph, with its rows (``shared_prefix_forward``). Same distribution, same
+loss and gradient as TRL's paths (tests/test_rollouts.py, tests/test_trainer.py); on the embedded
+default a step costs about a third of the CPU time (benchmarks/train_speed.py).
 """
 
 from __future__ import annotations
@@ -152,8 +159,10 @@ class NSRTrainer(GRPOTrainer):
 
     A run resumed from a checkpoint equals the uninterrupted run (bit for bit on CPU): the Trainer
     restores weights, optimizer, scheduler and the python / numpy / torch RNG states, and the
-    sampler here restores the data order (EpochSeededRepeatSampler). nsr train generates every
-    step (steps_per_generation 1, num_iterations 1), so no buffered generation spans a checkpoint.
+    sampler here restores the data order (EpochSeededRepeatSampler); shared-prefix rollouts draw
+    their per-prompt seeds from torch's global RNG, which the checkpoint holds. By default nsr train
+    generates every step (steps_per_generation 1, num_iterations 1), so no buffered generation spans
+    a checkpoint (with more steps per generation: only checkpoints on a generation boundary).
     """
 
     def _get_train_sampler(self, dataset=None):
