@@ -182,10 +182,10 @@ def test_rerun_reuses_rows_and_an_appended_variant_extends_the_table(tiny_screen
 
 
 def test_a_failing_variant_does_not_stop_the_grid(tmp_path):
-    """A variant the study's checks reject (e.g. a key another branch adds) is listed, not run."""
-    grid = {**TINY_GRID, "variants": {"needs-trl": {"train.trl": {"num_iterations": 2}}}}
+    """A variant the study's checks reject (e.g. a misspelled key) is listed, not run."""
+    grid = {**TINY_GRID, "variants": {"typo": {"train.learning_rat": 1.0e-3}}}
     result = screen_command(write_grid(tmp_path / "g.yaml", grid), tmp_path / "work", tmp_path / "table")
     assert result.returncode == 1
     markdown = (tmp_path / "table.md").read_text()
-    assert "needs-trl/s7: config errors: train.trl: unknown key" in markdown
+    assert "typo/s7: config errors: train.learning_rat: unknown key (did you mean learning_rate?)" in markdown
     assert pd.read_csv(tmp_path / "table.csv").empty and list(pd.read_csv(tmp_path / "table.csv").columns) == columns()
