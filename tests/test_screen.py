@@ -14,7 +14,7 @@ import yaml
 
 from nsr.io import InputError
 from nsr.paper_shape import CRITERIA, ROLES
-from nsr.screen import AGGREGATE, apply_override, columns, load_grid, overrides_text, study_config
+from nsr.screen import AGGREGATE, apply_override, columns, load_grid, overrides_text, screen, study_config
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -189,3 +189,11 @@ def test_a_failing_variant_does_not_stop_the_grid(tmp_path):
     markdown = (tmp_path / "table.md").read_text()
     assert "typo/s7: config errors: train.learning_rat: unknown key (did you mean learning_rate?)" in markdown
     assert pd.read_csv(tmp_path / "table.csv").empty and list(pd.read_csv(tmp_path / "table.csv").columns) == columns()
+
+
+def test_table_only_runs_nothing_and_lists_every_run(tmp_path):
+    grid = write_grid(tmp_path / "g.yaml", TINY_GRID)
+    frame, missing, failed = screen(grid, tmp_path / "work", tmp_path / "table", run=False, log=lambda *_: None)
+    assert frame.empty and not failed and not (tmp_path / "work").exists()
+    assert set(missing) == {"default/s7", "default/s8", "lr3e-3/s7", "lr3e-3/s8"}
+    assert "default/s7: not run yet" in (tmp_path / "table.md").read_text()

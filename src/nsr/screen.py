@@ -351,7 +351,7 @@ def markdown(frame, grid_path: Path, grid: dict, missing: dict[str, str]) -> str
 # --- the command -------------------------------------------------------------------------
 
 def screen(grid_path: Path, workdir: Path, output: Path, cores: str | int = "all", only: Iterable[str] = (),
-           jobs_parallel: int = 1, log=print) -> tuple[Any, dict[str, str], dict[str, str]]:
+           jobs_parallel: int = 1, log=print, run: bool = True) -> tuple[Any, dict[str, str], dict[str, str]]:
     """Run the grid's (selected) variants, write ``output``.csv/.md over every variant with a
     current result, and return (the table, {run: why it is not in the table}, {run: why it failed})."""
     grid, runs = load_grid(grid_path, workdir)
@@ -359,7 +359,7 @@ def screen(grid_path: Path, workdir: Path, output: Path, cores: str | int = "all
     unknown = sorted(only - {r.variant for r in runs})
     if unknown:
         raise InputError(f"--only: {unknown} not in {grid_path}'s variants {sorted({r.variant for r in runs})}")
-    selected = [i for i, r in enumerate(runs) if not only or r.variant in only]
+    selected = [i for i, r in enumerate(runs) if run and (not only or r.variant in only)]
     failed: dict[str, str] = {}
 
     def attempt(index: int) -> dict | None:
@@ -404,12 +404,16 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--only", nargs="+", default=[], metavar="VARIANT", help="run only these variants")
     parser.add_argument("--cores", default="all", help="snakemake --cores of each study")
     parser.add_argument("--jobs-parallel", type=int, default=1, help="studies run at once (each with --cores)")
+    parser.add_argument("--table-only", action="store_true",
+                        help="run nothing: write the table from the stored rows (screen_row.json) whose config "
+                             "is the grid's, even if code changed since they ran")
     args = parser.parse_args(argv)
     stem = args.grid.stem
     workdir = (args.workdir or REPO / "benchmarks" / "out" / "screen" / stem).resolve()
     output = args.output or REPO / "docs" / "screening" / stem
     try:
-        _, _, failed = screen(args.grid, workdir, output, args.cores, args.only, args.jobs_parallel)
+        _, _, failed = screen(args.grid, workdir, output, args.cores, args.only, args.jobs_parallel,
+                              run=not args.table_only)
     except InputError as error:
         parser.exit(2, f"{parser.prog}: {error}\n")
     print(f"wrote {output.with_suffix('.csv')} and {output.with_suffix('.md')}")
