@@ -1,7 +1,7 @@
 """Training rollouts (NSRTrainer, rollout_sampler='shared_prefix') draw from the distribution that
 `nsr sample` draws from, and from the one TRL's own generate draws from: chi-square homogeneity of
 the completion frequencies on one fixed model. The negative control (another temperature) shows
-the test can tell distributions apart."""
+the test can tell distributions apart. The model is tests/conftest.py's tiny model with varied outputs."""
 
 from __future__ import annotations
 
@@ -12,33 +12,12 @@ import torch
 from datasets import Dataset
 
 from nsr.sampling.backends import HFSampler, SamplingSettings
-from nsr.tiny import TinyModelConfig, build_tiny_model, build_tokenizer
 from nsr.trainer import NSRConfig, NSRTrainer
 
 PROMPTS = ["A=3 B=7|max?", "C=50 D=12 E=31|rank?"]
 PER_PROMPT = 512
 G = 64
 LENGTH = 2  # two tokens: few enough distinct completions for frequency tests
-
-
-@pytest.fixture(scope="module")
-def tok():
-    return build_tokenizer()
-
-
-@pytest.fixture(scope="module")
-def model_dir(tmp_path_factory, tok):
-    """Random weights at scale 0.3: a peaked but not degenerate distribution over the first tokens."""
-    model = build_tiny_model(tok, TinyModelConfig(num_hidden_layers=2, hidden_size=64, intermediate_size=128), seed=0)
-    gen = torch.Generator().manual_seed(1)
-    with torch.no_grad():
-        for param in model.parameters():
-            if param.dim() > 1:
-                param.copy_(torch.randn(param.shape, generator=gen) * 0.3)
-    path = tmp_path_factory.mktemp("rollout-model")
-    model.save_pretrained(path)
-    tok.save_pretrained(path)
-    return path
 
 
 def rollouts(model_dir, tok, tmp_path, sampler: str, temperature: float = 1.0, top_p: float = 1.0) -> list[Counter]:
@@ -84,18 +63,18 @@ def homogeneity_p(a: Counter, b: Counter) -> float:
 
 
 @pytest.mark.parametrize("temperature, top_p", [(1.0, 1.0), (0.7, 0.9)])
-def test_rollouts_follow_the_distribution_of_nsr_sample_and_of_trl_generate(model_dir, tok, tmp_path, temperature,
+def test_rollouts_follow_the_distribution_of_nsr_sample_and_of_trl_generate(model_dir, tokenizer, tmp_path, temperature,
                                                                             top_p):
-    ours = rollouts(model_dir, tok, tmp_path, "shared_prefix", temperature, top_p)
+    ours = rollouts(model_dir, tokenizer, tmp_path, "shared_prefix", temperature, top_p)
     reference = sampled(model_dir, temperature, top_p)
-    trl = rollouts(model_dir, tok, tmp_path, "trl", temperature, top_p)
+    trl = rollouts(model_dir, tokenizer, tmp_path, "trl", temperature, top_p)
     for mine, theirs, stock in zip(ours, reference, trl):
         assert homogeneity_p(mine, theirs) > 1e-3
         assert homogeneity_p(mine, stock) > 1e-3
 
 
-def test_the_frequency_test_tells_temperatures_apart(model_dir, tok, tmp_path):
-    ours = rollouts(model_dir, tok, tmp_path, "shared_prefix", 1.0)
+def test_the_frequency_test_tells_temperatures_apart(model_dir, tokenizer, tmp_path):
+    ours = rollouts(model_dir, tokenizer, tmp_path, "shared_prefix", 1.0)
     colder = sampled(model_dir, temperature=0.6)
     assert all(homogeneity_p(mine, theirs) < 1e-3 for mine, theirs in zip(ours, colder))
 
