@@ -17,6 +17,7 @@ import argparse
 import os
 import shlex
 import subprocess
+from pathlib import Path
 import sys
 
 from nsr.io import InputError
@@ -55,7 +56,7 @@ def direct_command(config_file: str, gpus_per_node: int, nodes: int, args: list[
     if nodes != 1 or gpus_per_node > 1:
         return None
     try:
-        config = yaml.safe_load(open(config_file)) or {}
+        config = yaml.safe_load(Path(config_file).read_text()) or {}
     except (OSError, yaml.YAMLError):
         return None  # accelerate launch reports an unreadable config itself
     if (str(config.get("distributed_type", "NO")).upper() != "NO" or int(config.get("num_processes", 1)) != 1
