@@ -17,8 +17,8 @@ import argparse
 import os
 import shlex
 import subprocess
-from pathlib import Path
 import sys
+from pathlib import Path
 
 from nsr.io import InputError
 
