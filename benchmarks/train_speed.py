@@ -97,7 +97,9 @@ def measure(model_dir: str, mode: str, steps: int, warmup: int, settings: dict,
         profiler.enable()
         trainer.train()
         profiler.disable()
-        pstats.Stats(profiler, stream=sys.stderr).sort_stats("cumulative").print_stats(40)
+        stats = pstats.Stats(profiler, stream=sys.stderr).sort_stats("cumulative")
+        stats.print_stats(40)
+        stats.print_callees("grpo_trainer.py.*_generate_and_score_completions")
     else:
         trainer.train()
     timed = timer.times[warmup - 1:] if warmup else timer.times

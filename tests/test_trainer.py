@@ -515,11 +515,19 @@ def test_killed_and_resumed_training_equals_an_uninterrupted_one(resume_inputs, 
     assert seconds == sorted(seconds)
 
 
+@pytest.mark.parametrize("call_cost", [0, 10**6], ids=["bucket-per-length", "one-bucket"])
 @pytest.mark.parametrize("objective", ["grpo", "psr", "nsr", "w-reinforce"])
-def test_shared_prefix_forward_equals_trls_forward_of_every_row(base_model, tok, tmp_path, objective):
+def test_shared_prefix_forward_equals_trls_forward_of_every_row(base_model, tok, tmp_path, monkeypatch, objective,
+                                                               call_cost):
     """The loss forward that runs each distinct prompt once (its cache shared by the rows that have it)
-    gives TRL's loss, gradient and per-token entropies; prompts of different lengths (left padding) and
-    shuffled rows included."""
+    and the completions in length buckets gives TRL's loss, gradient and per-token entropies; prompts of
+    different lengths (left padding), completions of 1-5 tokens and shuffled rows included."""
+    from nsr.trainer import shared_prefix
+
+    lengths = [len(tok(c)["input_ids"]) + 1 for _, c, _ in MIXED_LENGTHS]
+    assert len(shared_prefix.completion_buckets(lengths, call_cost)) == (4 if call_cost == 0 else 1)
+    monkeypatch.setattr(shared_prefix, "BUCKET_CALL_COST", call_cost)
+
     def run(shared):
         trainer = make_trainer(copy.deepcopy(base_model), tok, tmp_path, objective, reward=graded_reward,
                                shared_prefix_forward=shared, temperature=0.7)
@@ -538,6 +546,35 @@ def test_shared_prefix_forward_equals_trls_forward_of_every_row(base_model, tok,
     torch.testing.assert_close(loss_a, loss_b)
     torch.testing.assert_close(grad_a, grad_b, atol=1e-6, rtol=1e-4)
     torch.testing.assert_close(ent_a, ent_b, atol=1e-5, rtol=1e-5)
+
+
+def test_completion_buckets_minimise_padded_tokens_plus_calls():
+    """The dynamic program's buckets cost what the best of every split of the sorted lengths costs."""
+    import itertools
+    import random
+
+    from nsr.trainer.shared_prefix import completion_buckets
+
+    def cost(lengths, bounds, call_cost):
+        previous, total = 0, 0.0
+        for bound in bounds:
+            total += sum(1 for n in lengths if previous < n <= bound) * bound + call_cost
+            previous = bound
+        return total
+
+    rng = random.Random(0)
+    for _ in range(200):
+        lengths = [rng.choice([1, 2, 2, 3, 4, 7, 8, 16]) for _ in range(rng.randint(1, 40))]
+        call_cost = rng.choice([0, 3, 20, 64, 1000])
+        widths = sorted(set(lengths))
+        best = min(cost(lengths, [*cut, widths[-1]], call_cost)
+                   for r in range(len(widths)) for cut in itertools.combinations(widths[:-1], r))
+        bounds = completion_buckets(lengths, call_cost)
+        assert bounds == sorted(set(bounds)) and bounds[-1] == max(lengths)
+        assert cost(lengths, bounds, call_cost) == best
+    assert completion_buckets([2] * 64 + [8] * 64, 64) == [2, 8]   # the embedded default's shape: two buckets
+    assert completion_buckets([2] * 3 + [8] * 3, 64) == [8]        # a few rows: one call is cheaper
+    assert completion_buckets([]) == []
 
 
 # (prompt, completion, answer) in groups of G; prompts of three lengths, completions of 0-4 tokens before EOS.

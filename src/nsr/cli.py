@@ -2,7 +2,8 @@
 
 Each command lives in its own module exposing ``add_arguments(parser)`` and ``run(args)``;
 only the chosen module is imported, so `nsr --help` and light commands stay fast. Every command
-runs on one pinned CPU code path (nsr.numerics, set before the module imports torch).
+runs on one pinned CPU code path (nsr.numerics, set before the module imports torch) and keeps freed
+memory in the heap (nsr.allocator).
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import argparse
 import importlib
 import sys
 
+from nsr.allocator import keep_freed_memory
 from nsr.io import InputError
 from nsr.numerics import pin_cpu_numerics
 
@@ -69,6 +71,7 @@ def main(argv: list[str] | None = None) -> None:
         return
     try:
         pin_cpu_numerics()  # before the command's module (and torch) is imported: see nsr.numerics
+        keep_freed_memory()  # see nsr.allocator
         parser, module = build_parser(argv[0])
         module.run(parser.parse_args(argv[1:]))
     except InputError as exc:

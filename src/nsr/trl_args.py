@@ -100,7 +100,7 @@ def config_fields() -> dict[str, str] | None:
         return None
     fields: dict[str, str] = {}
     try:
-        _class_fields(Path(__file__).with_name("trainer.py"), "NSRConfig", fields)
+        _class_fields(Path(__file__).with_name("trainer") / "config.py", "NSRConfig", fields)
     except (OSError, SyntaxError, StopIteration):
         return None
     return fields if "epsilon" in fields and "learning_rate" in fields else None

@@ -41,13 +41,13 @@ PRIMARY_TEST_SET = config["data"].get("test_name", "test")
 EXTRA_TEST_SETS = dict(config["data"].get("extra_test_sets") or {})
 RULE_NAMES = ["subset", "base", "train", "sample", "passk", "plot"]
 
-# Package modules each stage runs; their hash is a param, so editing e.g. trainer.py re-runs
+# Package modules each stage runs; their hash is a param, so editing e.g. trainer/ re-runs
 # training and everything downstream, while editing plotting.py re-runs only the plots.
 STAGE_MODULES = {
     "subset": ["data.py", "data_cli.py", "tasks/__init__.py", "tasks/_common.py"],
     "base": ["base.py", "tiny.py", "vlm.py", "tasks/synthchart.py", "data.py", "model_source.py", "numerics.py"],
     "train": [
-        "trainer.py", "objectives.py", "train_cli.py", "sampling/decoding.py", "rewards.py", "vlm.py", "data.py",
+        "trainer/", "objectives.py", "train_cli.py", "sampling/decoding.py", "rewards.py", "vlm.py", "data.py",
         "model_source.py", "numerics.py", "trl_args.py", "forms.py", "passk.py", "tasks/synthchart.py",  # the last three: held-out eval
     ],
     "sample": [
@@ -65,9 +65,11 @@ def code_stamp(stage, *modules):
     digest = hashlib.sha256()
     for name in [*STAGE_MODULES[stage], *modules]:
         path = SRC / name
-        if path.exists():  # e.g. no task module when the dataset is a parquet file
-            digest.update(name.encode())
-            digest.update(path.read_bytes())
+        # a package ("trainer/") counts with every module in it
+        for file in sorted(path.glob("*.py")) if name.endswith("/") else [path]:
+            if file.exists():  # e.g. no task module when the dataset is a parquet file
+                digest.update(file.relative_to(SRC).as_posix().encode())
+                digest.update(file.read_bytes())
     return digest.hexdigest()[:16]
 
 

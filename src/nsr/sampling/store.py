@@ -40,12 +40,16 @@ def score_rows(problems: pd.DataFrame, completions: Sequence[Sequence[str]]) -> 
     task's own accuracy, what Pass@k counts), whatever a training threshold was."""
     from nsr.rewards import extract_answer, full_credit, score
 
+    credits = problems["credit"] if "credit" in problems.columns else ["binary"] * len(problems)
     records = []
-    for (_, row), samples in zip(problems.iterrows(), completions):
-        credit = row["credit"] if "credit" in row.index else "binary"
+    for problem_id, answer, credit, samples in zip(problems["problem_id"], problems["answer"], credits, completions):
+        scored = {}  # a problem's samples repeat (short answers, many samples): score each distinct text once
         for idx, text in enumerate(samples):
-            reward = float(score(text, row["answer"], credit))
-            records.append((row["problem_id"], idx, text, extract_answer(text), row["answer"], reward, full_credit(reward)))
+            if text not in scored:
+                reward = float(score(text, answer, credit))
+                scored[text] = (extract_answer(text), reward, full_credit(reward))
+            extracted, reward, correct = scored[text]
+            records.append((problem_id, idx, text, extracted, answer, reward, correct))
     frame = pd.DataFrame.from_records(records, columns=list(SAMPLE_COLUMNS))
     return frame.astype({"problem_id": str, "sample_idx": "int64", "reward": "float64", "correct": bool})
 

@@ -1,0 +1,130 @@
+"""NSRTrainer: TRL's GRPOTrainer with the four objectives, shared-prefix rollouts and loss forward."""
+
+from __future__ import annotations
+
+import torch
+from trl import GRPOTrainer
+from trl.extras.profiling import profiling_context
+from trl.models import unwrap_model_for_generation
+
+from nsr.objectives import advantages
+from nsr.rewards import full_credit
+from nsr.trainer.sampler import EpochSeededRepeatSampler
+from nsr.trainer.shared_prefix import can_share_prompts, shared_prefix_logps
+
+
+class NSRTrainer(GRPOTrainer):
+    """GRPOTrainer applying ``args.objective``; accepts any TRL reward function(s).
+
+    A run resumed from a checkpoint equals the uninterrupted run (bit for bit on CPU): the Trainer
+    restores weights, optimizer, scheduler and the python / numpy / torch RNG states, and the
+    sampler here restores the data order (EpochSeededRepeatSampler); shared-prefix rollouts draw
+    their per-prompt seeds from torch's global RNG, which the checkpoint holds. By default nsr train
+    generates every step (steps_per_generation 1, num_iterations 1), so no buffered generation spans
+    a checkpoint (with more steps per generation: only checkpoints on a generation boundary).
+    """
+
+    def _get_train_sampler(self, dataset=None):
+        stock = super()._get_train_sampler(dataset)
+        return EpochSeededRepeatSampler(
+            data_source=stock.data_source, mini_repeat_count=stock.mini_repeat_count, batch_size=stock.batch_size,
+            repeat_count=stock.repeat_count, shuffle=stock.shuffle, seed=stock.seed)
+
+    def _generate_single_turn(self, prompt_ids, images, multimodal_fields, num_generations, has_tool_images=False):
+        """Rollouts from nsr.sampling's shared-prefix decoder (``args.rollout_sampler``), the sampler that
+        evaluation uses. TRL lays a generation batch out as each prompt repeated ``num_generations``
+        times in a row; each block is prefilled once and its KV cache repeated over the block, where
+        generate() would prefill every row. The draws come from per-prompt generators seeded from
+        torch's global RNG, which the Trainer checkpoints, so a resumed run draws what an
+        uninterrupted one draws. Completions keep their EOS token, as TRL's do."""
+        if self.use_vllm or self.args.rollout_sampler != "shared_prefix" or images is not None or multimodal_fields:
+            return super()._generate_single_turn(prompt_ids, images, multimodal_fields, num_generations, has_tool_images)
+        from nsr.sampling.decoding import shared_prefix_sample
+
+        blocks = [prompt_ids[i:i + num_generations] for i in range(0, len(prompt_ids), num_generations)]
+        if len(prompt_ids) % num_generations or any(any(ids != block[0] for ids in block) for block in blocks):
+            blocks, num_generations = [[ids] for ids in prompt_ids], 1  # not TRL's layout: one row per prompt
+        seeds = torch.randint(0, 2**62, (len(blocks),)).tolist()
+        with (
+            profiling_context(self, "shared_prefix_sample"),
+            unwrap_model_for_generation(self.model_wrapped, self.accelerator,
+                                        gather_deepspeed3_params=self.args.ds3_gather_for_generation) as unwrapped,
+            torch.no_grad(),
+        ):
+            was_training = unwrapped.training
+            unwrapped.eval()  # as generate(): no dropout while sampling
+            try:
+                per_prompt = shared_prefix_sample(
+                    unwrapped, [block[0] for block in blocks], num_generations,
+                    max_new_tokens=self.max_completion_length, eos_token_id=self.eos_token_ids,
+                    pad_token_id=self._tokenizer.pad_token_id, temperature=self.temperature,
+                    top_p=self.top_p if self.top_p is not None else 1.0, seeds=seeds, keep_eos=True)
+            finally:
+                unwrapped.train(was_training)
+        return [ids for rows in per_prompt for ids in rows], None
+
+    def _calculate_rewards(self, inputs, prompts, completions, completion_ids_list):
+        # Keep the gathered (all-process) rewards: TRL does not return them from the scoring step.
+        self._rewards_per_func = super()._calculate_rewards(inputs, prompts, completions, completion_ids_list)
+        return self._rewards_per_func
+
+    def _generate_and_score_completions(self, inputs):
+        out = super()._generate_and_score_completions(inputs)
+        mode = "train" if self.model.training else "eval"
+        per_func = self._rewards_per_func
+        rewards = (per_func * self.reward_weights.to(per_func.device).unsqueeze(0)).nansum(dim=1)
+        scorable = ~torch.isnan(per_func).all(dim=1)  # every reward func returned None: no signal
+        positive = (rewards >= self.args.reward_threshold) & scorable
+        self._metrics[mode]["frac_correct"].append((full_credit(rewards) & scorable).float().mean().item())
+        group = self.num_generations if mode == "train" else self.num_generations_eval
+        adv, keep = advantages(positive, self.args.objective, self.args.lambda_psr, group_size=group)
+        keep &= scorable
+        adv = torch.where(scorable, adv, 0.0)  # as TRL: an unscorable completion does not move the policy
+        start = self.accelerator.process_index * len(inputs)
+        local = slice(start, start + len(inputs))
+        out["advantages"] = adv[local].to(out["advantages"])
+        self._metrics[mode]["kept_samples"].append(float(keep.sum().item()))
+        if self.args.objective == "grpo":
+            return out  # every sample kept: TRL's loss mask and normaliser stand
+        sampled = out["completion_mask"] * out["tool_mask"] if "tool_mask" in out else out["completion_mask"]
+        out["sampled_mask"] = sampled  # for the entropy of all sampled completions
+        # TRL's loss mask is completion_mask * tool_mask; excluding rows through tool_mask keeps the
+        # forward pass (attention, labels) intact, so their token entropies are still computed.
+        out["tool_mask"] = sampled * keep[local].unsqueeze(1).to(sampled.dtype)
+        # The dapo normaliser counts the tokens of the whole generation batch: count only kept ones.
+        # Zero kept tokens is fine: TRL clamps the normaliser to >= 1 and the masked loss is 0.
+        out["num_items_in_batch"] = self.accelerator.gather(out["tool_mask"].sum()).sum()
+        return out
+
+    def _get_per_token_logps_and_entropies(self, model, input_ids, attention_mask, logits_to_keep, *args, **kwargs):
+        # The shared-prefix forward (nsr.trainer.shared_prefix) calls the backbone directly, outside any
+        # engine: only for one process without DeepSpeed or FSDP.
+        unwrapped = None
+        if (self.args.shared_prefix_forward and self.accelerator.num_processes == 1
+                and not self.is_deepspeed_enabled and not self.is_fsdp_enabled):
+            unwrapped = self.accelerator.unwrap_model(model)
+        if unwrapped is not None and can_share_prompts(unwrapped, unwrapped.config.get_text_config(), args, kwargs):
+            logps, entropies = shared_prefix_logps(
+                unwrapped, input_ids, attention_mask, logits_to_keep, self.temperature,
+                kwargs.get("compute_entropy", False), autocast=self.accelerator.autocast,
+                cast_lm_head_to_fp32=self.args.cast_lm_head_to_fp32)
+            aux = None
+        else:
+            logps, entropies, aux = super()._get_per_token_logps_and_entropies(
+                model, input_ids, attention_mask, logits_to_keep, *args, **kwargs)
+        self._last_entropies = entropies
+        return logps, entropies, aux
+
+    def _compute_loss(self, model, inputs):
+        loss = super()._compute_loss(model, inputs)
+        sampled = inputs.get("sampled_mask")
+        if sampled is not None and self._last_entropies is not None:
+            # TRL averaged entropy over the loss mask (kept samples only); report it over every sampled
+            # completion instead, so `entropy` means the same for all objectives.
+            mode = "train" if self.model.training else "eval"
+            ent = self._last_entropies.detach()
+            totals = torch.stack([(ent * sampled).sum(), sampled.sum().float()])
+            totals = self.accelerator.reduce(totals, reduction="sum")
+            self._metrics[mode]["entropy"][-1] = (totals[0] / totals[1].clamp(min=1.0)).item()
+        return loss
+
