@@ -128,34 +128,3 @@ def test_noisy_teacher_needs_synthchart_rows(tmp_path):
     with pytest.raises(InputError, match="teacher-accuracy"):
         base.prepare_base("embedded", tmp_path / "b", warmstart_steps=1, shape=TINY, teacher_accuracy=1.5)
     assert not (tmp_path / "b").exists()
-
-
-def test_warm_start_batches_grouped_by_length_pad_less(monkeypatch):
-    """Length-grouped batches (base.warm_start's length_groups) cut the padded share of the warm-start's
-    tokens to a fraction, with as many problems per step."""
-    from nsr.data import load_problems
-
-    problems = load_problems("synthchart", split="warmstart", num=400, seed=2, max_categories="7")
-    tok = build_tokenizer()
-    real = base.encode_sft
-
-    def padding(groups):
-        drawn, padded, real_tokens = [], 0, 0
-
-        def encode(tokenizer, prompts, answers):
-            nonlocal padded, real_tokens
-            batch = real(tokenizer, prompts, answers)
-            drawn.extend(prompts)
-            padded += batch["attention_mask"].numel()
-            real_tokens += int(batch["attention_mask"].sum())
-            return batch
-
-        monkeypatch.setattr(base, "encode_sft", encode)
-        base.warm_start(build_tiny_model(tok, TINY, seed=0), tok, list(problems["prompt"]), list(problems["answer"]),
-                        steps=32, lr=1e-3, batch_size=8, seed=4, length_groups=groups)
-        return 1 - real_tokens / padded, len(drawn)
-
-    plain, plain_drawn = padding(1)
-    grouped, grouped_drawn = padding(16)
-    assert plain > 0.2 and grouped < plain / 3, (plain, grouped)
-    assert grouped_drawn == plain_drawn == 32 * 8

@@ -53,7 +53,9 @@ def test_tiny_study_on_slurm(slurm_cluster, tmp_path):
     started = time.monotonic()
     result = subprocess.run(
         [sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile"), "--profile", str(REPO / "profiles" / "slurm"),
-         "--directory", str(tmp_path), "--configfile", str(config_path)],
+         "--directory", str(tmp_path), "--configfile", str(config_path),
+         # tiny jobs take seconds: the first status check after 1 s (the profile's 5 s is for real jobs)
+         "--slurm-init-seconds-before-status-checks", "1"],
         capture_output=True, text=True, timeout=900, env=env, cwd=REPO,
     )
     wall = time.monotonic() - started

@@ -23,9 +23,6 @@ from nsr.model_source import check_model, loading
 
 EMBEDDED = "embedded"
 WARMSTART_DEFAULTS = {"steps": 420, "lr": 1e-3, "batch_size": 32}
-# Warm-start batches drawn at once and grouped by length: padding falls from a third of the
-# embedded default's tokens to a few percent, a warm-start step from 70 to 49 ms (2 threads).
-WARMSTART_LENGTH_GROUPS = 16
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -172,15 +169,11 @@ def answer_logprob(model, tokenizer, prompts: list[str], answers: list[str], bat
 
 
 def warm_start(model, tokenizer, prompts: list[str], answers: list[str], steps: int, lr: float,
-               batch_size: int, seed: int = 0, targets=None,
-               length_groups: int = WARMSTART_LENGTH_GROUPS) -> list[tuple[int, float, float, float]]:
+               batch_size: int, seed: int = 0, targets=None) -> list[tuple[int, float, float, float]]:
     """Supervised warm-start (AdamW, warmup + cosine decay); returns (step, loss, lr, seconds) rows.
 
     ``targets(i, rng)``, when given, draws the target of problem i afresh each time it is drawn
-    (a noisy teacher); else the target is ``answers[i]``. Batches are grouped by length, as
-    transformers' ``group_by_length``: ``length_groups`` batches' worth of problems are drawn at once,
-    sorted by length and cut into batches, which then come in random order; a batch is then padded
-    to little more than its own rows (1 = each batch drawn on its own, padded to its longest row).
+    (a noisy teacher); else the target is ``answers[i]``.
     """
     import random
 
@@ -192,19 +185,11 @@ def warm_start(model, tokenizer, prompts: list[str], answers: list[str], steps: 
     teacher_rng = random.Random(f"warm-start-teacher/{seed}")
     optimizer = torch.optim.AdamW(model.parameters(), lr=lr, betas=(0.9, 0.98), weight_decay=0.01)
     schedule = get_cosine_schedule_with_warmup(optimizer, max(1, math.ceil(0.05 * steps)), steps)
-    lengths = torch.tensor([len(p) + len(a) for p, a in zip(tokenizer(list(prompts), add_special_tokens=False)["input_ids"],
-                                                            tokenizer(list(answers), add_special_tokens=False)["input_ids"])])
-    queue: list[list[int]] = []
     model.train()
     rows, start = [], time.perf_counter()
     bar = tqdm(range(1, steps + 1), desc="warm-start", mininterval=2.0)
     for step in bar:
-        if not queue:
-            pool = torch.randint(len(prompts), (batch_size * length_groups,), generator=generator)
-            pool = pool[torch.argsort(lengths[pool], stable=True)]
-            queue = [pool[b * batch_size:(b + 1) * batch_size].tolist()
-                     for b in torch.randperm(length_groups, generator=generator).tolist()]
-        idx = queue.pop()
+        idx = torch.randint(len(prompts), (batch_size,), generator=generator).tolist()
         batch_answers = [targets(i, teacher_rng) if targets else answers[i] for i in idx]
         batch = encode_sft(tokenizer, [prompts[i] for i in idx], batch_answers)
         loss = model(**batch).loss

@@ -13,6 +13,7 @@ exactly the binary verdict, so ``full_credit`` means the same whatever the credi
 
 from __future__ import annotations
 
+import functools
 import re
 import threading
 
@@ -131,6 +132,7 @@ def _math_equal(gold: str, pred: str) -> bool:
         return False
 
 
+@functools.lru_cache(maxsize=1 << 14)  # completions repeat (a group's samples, short answers): score each once
 def score(completion: str, answer: str, credit: str = "binary") -> float:
     """Reward in [0, 1] of ``completion`` for gold ``answer`` (never raises on model output).
 
