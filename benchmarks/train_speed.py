@@ -54,7 +54,7 @@ def default_settings() -> dict:
 
 
 def measure(model_dir: str, mode: str, steps: int, warmup: int, settings: dict,
-            profile: bool = False) -> tuple[float, float]:
+            profile: str | None = None) -> tuple[float, float]:
     """(steps/s, CPU seconds per step) of `mode` in this process (the nsr it imports is the tree under
     test). CPU time of a one-thread run is its work, nearly blind to other load on the machine."""
     import torch
@@ -97,7 +97,7 @@ def measure(model_dir: str, mode: str, steps: int, warmup: int, settings: dict,
         profiler.enable()
         trainer.train()
         profiler.disable()
-        stats = pstats.Stats(profiler, stream=sys.stderr).sort_stats("cumulative")
+        stats = pstats.Stats(profiler, stream=sys.stderr).sort_stats(profile)
         stats.print_stats(40)
         stats.print_callees("grpo_trainer.py.*_generate_and_score_completions")
     else:
@@ -107,10 +107,10 @@ def measure(model_dir: str, mode: str, steps: int, warmup: int, settings: dict,
     return steps / (timed[-1][0] - timed[0][0]), (timed[-1][1] - timed[0][1]) / steps
 
 
-def run_child(tree: Path, model_dir: str, mode: str, args, profile: bool = False) -> tuple[float, float]:
+def run_child(tree: Path, model_dir: str, mode: str, args, profile: str | None = None) -> tuple[float, float]:
     env = {**os.environ, "PYTHONPATH": str(tree / "src"), "HF_HUB_OFFLINE": "1"}
     command = [sys.executable, str(Path(__file__).resolve()), "--child", mode, "--model", model_dir,
-               "--steps", str(args.steps), "--warmup", str(args.warmup), *(["--child-profile"] if profile else [])]
+               "--steps", str(args.steps), "--warmup", str(args.warmup), *(["--child-profile", profile] if profile else [])]
     out = subprocess.run(command, env=env, check=True, capture_output=True, text=True)
     if profile:
         print(out.stderr[out.stderr.find("Ordered by"):], flush=True)
@@ -134,9 +134,11 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=2, help="runs per tree and objective (median taken)")
     parser.add_argument("--against", default=None, metavar="GITREF", help="also measure this commit, alternating")
     parser.add_argument("--profile", default=None, metavar="MODE", help="cProfile one run of MODE (this tree)")
+    parser.add_argument("--profile-sort", default="cumulative", choices=("cumulative", "tottime"),
+                        help="order of the --profile table: time under a function, or in its own code")
     parser.add_argument("--output", default=None, help="optional JSON file for the numbers")
     parser.add_argument("--child", default=None, help=argparse.SUPPRESS)
-    parser.add_argument("--child-profile", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--child-profile", default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:  # one measurement in this process; the caller set PYTHONPATH to the tree under test
         print(json.dumps(measure(args.model, args.child, args.steps, args.warmup, default_settings(),
@@ -156,7 +158,7 @@ def main() -> None:
         if args.profile:
             for name, tree in trees.items():
                 print(f"--- {name}: cProfile of {args.profile}, CPU seconds over {args.steps + args.warmup} steps")
-                steps_per_s, cpu = run_child(tree, model_dir, args.profile, args, profile=True)
+                steps_per_s, cpu = run_child(tree, model_dir, args.profile, args, profile=args.profile_sort)
                 print(f"{name}: {steps_per_s:.2f} steps/s, {cpu:.3f} CPU s/step\n", flush=True)
             return
         for mode in args.modes.split(","):

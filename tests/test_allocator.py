@@ -11,17 +11,21 @@ import pytest
 
 from nsr.allocator import GLIBC_VARIABLES, keep_freed_memory
 
-# Activations of varying batch shapes: 1-7 MiB and 0.25-1.25 MiB blocks, allocated and freed in turn.
+# Activations of one step: three 4-6 MiB blocks held together, then freed, step after step. glibc's
+# own thresholds adapt to the block size, but trim the freed heap top (three blocks > twice one)
+# after every step, so each step faults its pages in again; the settings keep them. Measured after
+# a warm-up, so only the steady state counts.
 CHURN = """
 import resource, sys, torch
 from nsr.allocator import keep_freed_memory
 applied = keep_freed_memory() if sys.argv[1] == "on" else False
-torch.ones(1 << 20)
+def steps(n):
+    for i in range(n):
+        held = [torch.ones((1 << 18) * (4 + (i + j) % 3)) for j in range(3)]
+        del held
+steps(3)
 before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
-for i in range(300):
-    a = torch.ones((1 << 18) * (1 + i % 7))
-    b = torch.ones((1 << 16) * (1 + i % 5))
-    del a, b
+steps(50)
 print(applied, resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before)
 """
 
@@ -38,7 +42,7 @@ def test_freed_tensor_memory_is_reused_instead_of_faulted_in_again():
     applied, with_settings = page_faults("on")
     _, without = page_faults("off")
     assert applied == "True"
-    assert with_settings * 3 < without, (with_settings, without)
+    assert with_settings * 5 < without, (with_settings, without)
 
 
 def test_the_users_own_glibc_settings_win():

@@ -14,9 +14,13 @@ positives.
 Two things TRL would repeat per row are done once per prompt (each switchable in NSRConfig):
 rollouts come from nsr.sampling's shared-prefix decoder, the sampler evaluation uses
 (``rollout_sampler``), and the loss forward runs each distinct prompt once and shares its KV cache,
-kept in the autograd graph, with its rows (``shared_prefix_forward``). Same distribution, same
+kept in the autograd graph, with its rows, then runs the completions in length buckets without
+their padding (``shared_prefix_forward``, nsr.trainer.shared_prefix). Same distribution, same
 loss and gradient as TRL's paths (tests/test_rollouts.py, tests/test_trainer.py); on the embedded
-default a step costs about a third of the CPU time (benchmarks/train_speed.py).
+default a step costs under a third of the CPU time (benchmarks/train_speed.py).
+
+Modules: config (NSRConfig), nsr_trainer (NSRTrainer), shared_prefix (the loss forward), sampler
+(the resumable data order), callbacks (the CSV log, the held-out evaluation).
 """
 
 from nsr.trainer.callbacks import HeldOutEvalCallback, TrainLogCallback
