@@ -14,18 +14,19 @@ machine hits both alike: the ratio of medians is what counts. The first --warmup
 are not timed (lazy initialisation, first generation).
 
 Profile of psr steps of the embedded default (2 x 128 base of the study, 16 prompts x 8 x <= 16
-tokens, one thread; `--profile psr --against 455e3e1 --steps 8`, cProfile in CPU seconds per step,
-measured while a screening grid used the other core):
+tokens, one thread; `--profile psr --against 455e3e1 --steps 8`: 10 steps with the 2 warm-up ones,
+cProfile in CPU seconds per step, which inflates Python-heavy code; on an idle machine):
 
-                                          455e3e1 (TRL generate)   shared-prefix rollouts + loss forward
-    rollouts (_generate_single_turn)            0.38                 0.17 (shared_prefix_sample 0.14)
-    loss forward (_get_per_token_logps)         0.33                 0.14 (each prompt once, 1/8 of them)
-    backward                                    0.50                 0.14
-    rewards, optimizer, logging, rest           0.10                 0.09
-    total                                       1.31                 0.54
+                                          455e3e1 (TRL generate)   now
+    rollouts (_generate_single_turn)            0.26                 0.13 (shared_prefix_sample 0.12)
+    loss forward (_get_per_token_logps)         0.22                 0.09 (each prompt once, length buckets)
+    backward                                    0.35                 0.09
+    rewards, optimizer, logging, rest           0.06                 0.07
+    total                                       0.89                 0.38
 
-Side by side on an idle core (`--against 455e3e1 --steps 10 --rounds 1`): 3.2-3.5x fewer CPU
-seconds per step for every objective (grpo 3.23x, psr 3.36x, nsr 3.42x, w-reinforce 3.47x).
+Side by side on an idle machine (`--against 455e3e1 --steps 10 --rounds 1`, CPU s per step):
+grpo 0.287 vs 0.888 (3.09x), psr 0.251 vs 0.829 (3.30x), nsr 0.206 vs 0.793 (3.86x),
+w-reinforce 0.195 vs 0.729 (3.74x); wall-time ratios 3.10x, 3.31x, 3.88x, 3.77x.
 """
 
 from __future__ import annotations
