@@ -3,6 +3,9 @@
 The 2-process runs check what a silently broken launch gets wrong: each rank running alone
 (num_processes=1, the cause of the old ZeRO-3 batch-size error; see docs/distributed.md) still
 writes a model, but its train_log counts only its own completions, not both ranks' gathered ones.
+They train NSR under batch_filter subset with rewards rigged per rank: in the first rollout batch
+rank 0's samples are all right (nothing kept there) and rank 1's all wrong, in the second all are
+right; both ranks must take the same optimizer steps (2, then none) and neither may hang.
 """
 
 from __future__ import annotations
@@ -22,6 +25,39 @@ from nsr.io import write_parquet
 ROOT = Path(__file__).resolve().parents[1]
 CONFIGS = ROOT / "config" / "accelerate"
 PROMPTS, GENERATIONS, PROCESSES = 2, 4, 2
+STEPS_PER_GENERATION = 2
+ROLLOUT = PROMPTS * GENERATIONS * PROCESSES * STEPS_PER_GENERATION  # samples per rollout batch, all ranks
+
+# `nsr train` with the reward rigged per rank and rollout batch; each rank prints its optimizer steps.
+RIGGED = """
+import os, sys
+import nsr.train_cli
+import nsr.trainer
+from nsr.cli import main
+
+RANK, calls = int(os.environ.get("RANK", "0")), []
+
+def rigged(completions, **_):
+    calls.append(1)
+    right = len(calls) > 1 or RANK == 0
+    return [float(right)] * len(completions)
+
+nsr.train_cli.reward_correctness = rigged
+train = nsr.trainer.NSRTrainer.train
+
+def counted(self, *args, **kwargs):
+    out = train(self, *args, **kwargs)
+    engine = self.model_wrapped
+    if hasattr(engine, "global_steps"):  # DeepSpeed: the engine counts the optimizer steps it took
+        steps = engine.global_steps
+    else:
+        steps = max((int(s["step"]) for s in self.optimizer.state_dict()["state"].values()), default=0)
+    print(f"rank {RANK} optimizer steps {steps}", flush=True)
+    return out
+
+nsr.trainer.NSRTrainer.train = counted
+main(sys.argv[1:])
+"""
 
 
 def _launch_args(config: str) -> argparse.Namespace:
@@ -78,16 +114,24 @@ def _train(inputs: Path, config: str, name: str) -> Path:
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1", "CUDA_VISIBLE_DEVICES": "",
            "DS_ACCELERATOR": "cpu",
            "TORCH_EXTENSIONS_DIR": os.environ.get("TORCH_EXTENSIONS_DIR", str(ROOT / ".cache" / "torch_extensions"))}
+    script = inputs / "rigged_train.py"
+    script.write_text(RIGGED)
     cmd = [sys.executable, "-m", "accelerate.commands.launch", "--config_file", str(CONFIGS / config),
-           "--num_processes", str(PROCESSES), "--main_process_port", "0",
-           "-m", "nsr", "train", "--model", str(inputs / "base"), "--dataset-name", str(inputs / "train.parquet"),
-           "--seed", "1", "--mode", "nsr", "--max-steps", "2", "--num-generations", str(GENERATIONS),
+           "--num_processes", str(PROCESSES), "--main_process_port", "0", str(script),
+           "train", "--model", str(inputs / "base"), "--dataset-name", str(inputs / "train.parquet"),
+           "--seed", "1", "--mode", "nsr", "--batch-filter", "subset", "--max-steps", str(2 * STEPS_PER_GENERATION),
+           "--trl", f"steps_per_generation={STEPS_PER_GENERATION}", "--num-generations", str(GENERATIONS),
            "--prompts-per-step", str(PROMPTS), "--max-completion-length", "8", "--learning-rate", "1e-3",
            "--output-dir", str(out)]
     proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
+    (inputs / f"{name}.stderr").write_text(proc.stderr)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-6000:]
     # One final model written by the main process only, not once per independent rank.
     assert proc.stdout.count(f"wrote {out}") == 1, proc.stdout[-3000:]
+    # Rank 1 keeps all its samples of the first rollout batch (2 mini-batches), rank 0 none: both take 2
+    # steps; the second rollout batch keeps nothing anywhere: no step on either rank.
+    assert sorted(line for line in proc.stdout.splitlines() if "optimizer steps" in line) == \
+        [f"rank {rank} optimizer steps 2" for rank in range(PROCESSES)], proc.stdout[-3000:]
     return out
 
 
@@ -95,11 +139,13 @@ def _check_run(inputs: Path, out: Path) -> None:
     from transformers import AutoModelForCausalLM
 
     log = pd.read_csv(out / "train_log.csv")
-    assert list(log["step"]) == [1, 2]
+    assert list(log["step"]) == [1, 2, 3, 4]
     # nsr keeps exactly the incorrect samples of the batch gathered over all ranks; a rank running
-    # alone would account for only its own PROMPTS * GENERATIONS completions.
-    total = log["kept_samples"] + log["frac_correct"] * PROCESSES * PROMPTS * GENERATIONS
-    assert total.round(6).eq(PROCESSES * PROMPTS * GENERATIONS).all(), log.to_string()
+    # alone would account for only its own completions (rank 0: all right, nothing kept).
+    generated = log.dropna(subset=["kept_samples"])
+    assert list(generated["kept_samples"]) == [ROLLOUT / 2, 0], log.to_string()
+    assert (generated["kept_samples"] + generated["frac_correct"] * ROLLOUT).round(6).eq(ROLLOUT).all()
+    assert list(log["rollout_batch"]) == [0, 0, 1, 1] and list(log["optimizer_step"]) == [1, 1, 0, 0]
     base = AutoModelForCausalLM.from_pretrained(inputs / "base").state_dict()
     trained = AutoModelForCausalLM.from_pretrained(out).state_dict()
     assert trained.keys() == base.keys()

@@ -114,12 +114,11 @@ def test_trl_reaches_nsr_train_and_a_method_updates_it_field_by_field():
 
 def test_empty_trl_builds_the_config_of_before(tmp_path):
     """With no --trl the trainer's config is field for field the one nsr train built before the passthrough."""
-    from nsr.study_config.train_command import train_parser
-    from nsr.train_cli import training_config
+    from nsr.train_cli import build_parser, training_config
     from nsr.trainer import NSRConfig
 
     settings = method_settings(TINY, "nsr")
-    args = train_parser().parse_args([*" ".join(train_arguments(settings, "t.parquet")).split(), "--model", "m",
+    args = build_parser().parse_args([*" ".join(train_arguments(settings, "t.parquet")).split(), "--model", "m",
                                       "--dataset-name", "d", "--output-dir", str(tmp_path / "o")])
     before = NSRConfig(output_dir=str(tmp_path / "o.checkpoints"), objective="nsr", lambda_psr=0.1, reward_threshold=0.5,
                        seed=42, learning_rate=1e-3, lr_scheduler_type="constant", num_train_epochs=1.0, max_steps=12,

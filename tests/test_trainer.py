@@ -245,7 +245,8 @@ def test_config_validation(tmp_path):
 
 # ---- the real CLI entry -------------------------------------------------------------------
 
-COLUMNS = ["step", "loss", "reward_mean", "frac_correct", "kept_samples", "entropy", "learning_rate", "seconds"]
+COLUMNS = ["step", "loss", "reward_mean", "frac_correct", "kept_samples", "rollout_batch", "rollout_kept", "optimizer_step",
+           "entropy", "learning_rate", "seconds"]
 
 
 @pytest.fixture(scope="module")

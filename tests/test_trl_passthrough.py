@@ -134,17 +134,19 @@ def test_use_vllm_without_vllm_stops_in_seconds(inputs, tmp_path):
 
 
 @pytest.mark.slow
-def test_resume_at_a_generation_boundary_equals_an_uninterrupted_run(inputs, tmp_path):
+@pytest.mark.parametrize("mode, batch_filter", [("w-reinforce", "mask"), ("nsr", "subset")])
+def test_resume_at_a_generation_boundary_equals_an_uninterrupted_run(inputs, tmp_path, mode, batch_filter):
     """steps_per_generation 2, checkpoints every 2 steps (generation boundaries): kill -9 after checkpoint 4,
-    resume: the same weights as an uninterrupted run (what config/README.md promises for the passthrough)."""
+    resume: the same weights as an uninterrupted run (what config/README.md promises for the passthrough),
+    also when excluded samples leave the batch (batch_filter subset)."""
     from test_trainer import KILL_AT_CHECKPOINT
 
     script = tmp_path / "kill_at_checkpoint.py"
     script.write_text(KILL_AT_CHECKPOINT)
 
     def run(out, kill_at=0, resume=False):
-        args = ["train", "--mode", "w-reinforce", "--model", str(inputs / "base"), "--dataset-name",
-                str(inputs / "train.parquet"), "--num-generations", "2", "--prompts-per-step", "2",
+        args = ["train", "--mode", mode, "--batch-filter", batch_filter, "--model", str(inputs / "base"),
+                "--dataset-name", str(inputs / "train.parquet"), "--num-generations", "2", "--prompts-per-step", "2",
                 "--max-completion-length", "4", "--learning-rate", "1e-2", "--num-threads", "1", "--max-steps", "6",
                 "--checkpoint-every", "2", "--trl", "steps_per_generation=2", "--output-dir", str(out),
                 *(["--resume"] if resume else [])]
@@ -163,3 +165,7 @@ def test_resume_at_a_generation_boundary_equals_an_uninterrupted_run(inputs, tmp
         (tmp_path / "reference" / "model.safetensors").read_bytes()
     log, reference_log = (pd.read_csv(tmp_path / d / "train_log.csv").drop(columns="seconds") for d in ("run", "reference"))
     pd.testing.assert_frame_equal(log, reference_log)
+    # 2 prompts x 2 per micro-batch, 2 per generation: mini-batches of 4 samples under subset
+    per_batch = log.groupby("rollout_batch").agg(steps=("optimizer_step", "sum"), kept=("rollout_kept", "first"))
+    expected = -(-per_batch["kept"] // 4) if batch_filter == "subset" else 2
+    assert (per_batch["steps"] == expected).all() and len(per_batch) == 3, per_batch

@@ -65,6 +65,11 @@ def w_reinforce_advantages(correct: torch.Tensor, lambda_psr: float = 0.1, **_) 
     return torch.where(correct, float(lambda_psr), -1.0).float(), torch.ones_like(correct)
 
 
+def keeps_every_sample(method: str) -> bool:
+    """Whether the objective trains on every sample (grpo, w-reinforce) or excludes some (psr, nsr)."""
+    return bool(advantages(torch.tensor([True, False]), method, group_size=2)[1].all())
+
+
 def advantages(
     correct, method: str, lambda_psr: float = 0.1, group_size: int | None = None
 ) -> tuple[torch.Tensor, torch.Tensor]:

@@ -34,12 +34,13 @@ LOG_NAME = "train_log.csv"
 EVAL_SAMPLES_NAME = "eval_samples.parquet"  # the held-out evaluations' samples (--eval-every)
 TENSORBOARD_NAME = "tensorboard"  # event files of report_to tensorboard, next to train_log.csv
 CHECKPOINT_ROOT = "grpo-start-ckpts"  # the seed guide's checkpoint folder
+EVAL_DEFAULTS = {"eval_size": 64, "eval_samples": 32}  # held-out evaluation; the workflow's defaults too
+BATCH_FILTERS = ("mask", "subset")  # nsr.trainer.batch_filter; NSRConfig checks the value again
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     from nsr.cli import TypedFlag
     from nsr.data_cli import add_option_argument
-    from nsr.study_config.train_command import EVAL_DEFAULTS  # the workflow's defaults are the command's
 
     parser.add_argument("--mode", choices=MODES, required=True, help="training objective")
     parser.add_argument("--vlm-name", "--model", dest="model", required=True, action=TypedFlag,
@@ -63,6 +64,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "(1.0: fully correct only); matters with graded rewards (task option credit=graded). "
                              "Evaluation always counts full credit as correct")
     parser.add_argument("--lambda-psr", type=float, default=0.1, help="weight of correct samples in w-reinforce")
+    parser.add_argument("--batch-filter", choices=BATCH_FILTERS, default="mask",
+                        help="how psr / nsr leave out the samples they exclude: mask (masked inside the same "
+                             "optimizer steps as every objective) or subset (the official code: removed from the "
+                             "rollout batch before it is split into mini-batches, one optimizer step per mini-batch "
+                             "left; nsr.trainer.batch_filter). grpo and w-reinforce keep every sample: same run")
     parser.add_argument("--learning-rate", type=float, default=1e-6)
     parser.add_argument("--max-completion-length", type=int, default=256)
     parser.add_argument("--temperature", type=float, default=1.0)
@@ -88,6 +94,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="a field of TRL's GRPOConfig for this run, VALUE in YAML (repeatable), e.g. "
                              "--trl steps_per_generation=4 --trl epsilon_high=0.28 --trl report_to=[tensorboard]; "
                              "fields set by the flags above are refused (use the flag)")
+
+
+def build_parser(only_given: bool = False) -> argparse.ArgumentParser:
+    """`nsr train`'s parser; ``only_given``: no defaults and nothing required, so a parse yields exactly
+    the flags on the command line (the workflow's check of `extra_args`)."""
+    from nsr.cli import ArgumentParser
+
+    parser = ArgumentParser(prog="nsr train")
+    add_arguments(parser)
+    if only_given:
+        for action in parser._actions:
+            action.default, action.required = argparse.SUPPRESS, False
+    return parser
 
 
 def default_output_dir(model: str, mode: str, seed: int) -> Path:
@@ -159,6 +178,7 @@ def training_config(args: argparse.Namespace, ckpt_dir: Path):
             output_dir=str(ckpt_dir),
             objective=args.mode,
             lambda_psr=args.lambda_psr,
+            batch_filter=args.batch_filter,
             reward_threshold=args.reward_threshold,
             seed=args.seed,
             learning_rate=args.learning_rate,

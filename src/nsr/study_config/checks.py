@@ -6,7 +6,8 @@ from pathlib import Path
 
 from nsr.io import InputError
 from nsr.study_config.schema import WORKFLOW_DIR, suggest, unique, load_schema, schema_errors
-from nsr.study_config.train_command import EVAL_DEFAULTS, extra_args_errors, method_settings
+from nsr.study_config.train_command import extra_args_errors, method_settings
+from nsr.train_cli import EVAL_DEFAULTS
 from nsr.trl_args import field_errors
 
 MAX_LINES = 8  # mistakes listed in one report; the rest are counted

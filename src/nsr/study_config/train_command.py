@@ -2,34 +2,18 @@
 
 from __future__ import annotations
 
-import argparse
 import shlex
 
 from nsr.io import InputError
+from nsr.train_cli import EVAL_DEFAULTS, build_parser, check_flags, training_config
 from nsr.trl_args import assignments
-
-EVAL_DEFAULTS = {"eval_size": 64, "eval_samples": 32}  # also `nsr train`'s defaults
-
-
-def train_parser(only_given: bool = False) -> argparse.ArgumentParser:
-    """`nsr train`'s parser; ``only_given``: no defaults and nothing required, so a parse yields
-    exactly the flags on the command line."""
-    from nsr.cli import ArgumentParser
-    from nsr.train_cli import add_arguments
-
-    parser = ArgumentParser(prog="nsr train")
-    add_arguments(parser)
-    if only_given:
-        for action in parser._actions:
-            action.default, action.required = argparse.SUPPRESS, False
-    return parser
-
 
 # `nsr train` flags the workflow sets from a config key, or itself (None).
 _RULE_FLAGS = {"mode": "objective", "learning_rate": "learning_rate", "max_steps": "max_steps",
                "num_epochs": "num_epochs", "num_generations": "num_generations",
                "prompts_per_step": "prompts_per_step", "max_completion_length": "max_completion_length",
                "temperature": "temperature", "reward_threshold": "reward_threshold", "lambda_psr": "lambda_psr",
+               "batch_filter": "batch_filter",
                "eval_every": "eval_every", "eval_size": "eval_size", "eval_samples": "eval_samples",
                "eval_dataset": None, "model": None, "dataset_name": None, "seed": None, "output_dir": None,
                "resume": None, "num_threads": None, "trl": "trl"}
@@ -59,6 +43,7 @@ def train_arguments(settings: dict, eval_dataset: str) -> list[str]:
         f"--temperature {settings['temperature']}",
         f"--reward-threshold {settings['reward_threshold']}",
         f"--lambda-psr {settings['lambda_psr']}",
+        f"--batch-filter {settings['batch_filter']}" if "batch_filter" in settings else "",
         *(f"--trl {shlex.quote(field)}" for field in assignments(settings.get("trl") or {})),
         settings.get("extra_args", ""),
     ]
@@ -73,11 +58,9 @@ def train_arguments(settings: dict, eval_dataset: str) -> list[str]:
 def extra_args_errors(key: str, settings: dict) -> list[str]:
     """`extra_args` as `nsr train` will see them: they parse, set no flag the workflow sets, and
     pass the command's own checks."""
-    from nsr.train_cli import check_flags
-
     try:
         extra = shlex.split(settings.get("extra_args", ""))
-        given = vars(train_parser(only_given=True).parse_args(extra))
+        given = vars(build_parser(only_given=True).parse_args(extra))
     except (InputError, ValueError) as exc:
         return [f"{key}: nsr train cannot parse it: {exc}"]
     clashes = [dest for dest in given if dest in _RULE_FLAGS]
@@ -88,7 +71,7 @@ def extra_args_errors(key: str, settings: dict) -> list[str]:
                                                            if source else "")]
     command = shlex.split(" ".join(train_arguments(settings, "test.parquet")))
     try:
-        check_flags(train_parser().parse_args([*command, "--model", "m", "--dataset-name", "d", "--output-dir", "o"]))
+        check_flags(build_parser().parse_args([*command, "--model", "m", "--dataset-name", "d", "--output-dir", "o"]))
     except InputError as exc:
         return [f"{key}: nsr train would stop: {exc}"]
     return []
@@ -100,12 +83,10 @@ def trl_build_errors(key: str, settings: dict) -> list[str]:
     runs it, the dry run does not."""
     from pathlib import Path
 
-    from nsr.train_cli import training_config
-
     if not settings.get("trl"):
         return []
     command = shlex.split(" ".join(train_arguments(settings, "test.parquet")))
-    args = train_parser().parse_args([*command, "--model", "m", "--dataset-name", "d", "--output-dir", "check"])
+    args = build_parser().parse_args([*command, "--model", "m", "--dataset-name", "d", "--output-dir", "check"])
     try:
         training_config(args, Path("check.checkpoints"))
     except InputError as exc:

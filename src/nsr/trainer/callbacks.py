@@ -26,9 +26,12 @@ class TrainLogCallback(TrainerCallback):
     base's point of every curve. A resumed run keeps that row as it keeps the others.
     """
 
-    COLUMNS = ("step", "loss", "reward_mean", "frac_correct", "kept_samples", "entropy", "learning_rate", "seconds")
+    COLUMNS = ("step", "loss", "reward_mean", "frac_correct", "kept_samples", "rollout_batch", "rollout_kept",
+               "optimizer_step", "entropy", "learning_rate", "seconds")
     _SOURCES = {"loss": "loss", "reward_mean": "reward", "frac_correct": "frac_correct",
-                "kept_samples": "kept_samples", "entropy": "entropy", "learning_rate": "learning_rate"}
+                "kept_samples": "kept_samples", "rollout_batch": "rollout_batch", "rollout_kept": "rollout_kept",
+                "optimizer_step": "optimizer_step", "entropy": "entropy", "learning_rate": "learning_rate"}
+    _COUNTS = ("rollout_batch", "rollout_kept", "optimizer_step")  # whole numbers, written as such
 
     def __init__(self, path: str | Path, extra_columns: tuple[str, ...] = (), step_zero=None):
         self.path = Path(path)
@@ -62,6 +65,7 @@ class TrainLogCallback(TrainerCallback):
         if not state.is_world_process_zero or not logs or "loss" not in logs:
             return  # the end-of-training summary has no per-step loss
         row = {col: logs.get(key) for col, key in self._sources.items()}
+        row.update({col: int(row[col]) for col in self._COUNTS if row.get(col) is not None})
         row.update(step=state.global_step, seconds=round(self._offset + time.perf_counter() - self._start, 3))
         with self.path.open("a", newline="") as f:
             csv.DictWriter(f, fieldnames=self.columns).writerow(row)

@@ -8,12 +8,14 @@ from dataclasses import dataclass, field
 import torch
 from trl import GRPOConfig
 
-from nsr.objectives import methods
+from nsr.objectives import keeps_every_sample, methods
+from nsr.trainer.batch_filter import BATCH_FILTERS
 
 # Loss types whose normaliser is a token count over the (masked) batch, so excluded rows drop out of it.
 # "grpo"/"sapo"/"luspo" average over rows and "dr_grpo" over a fixed length: excluded rows would still dilute.
 _TOKEN_MEAN_LOSSES = ("dapo", "bnpo", "cispo")
 ROLLOUT_SAMPLERS = ("shared_prefix", "trl")
+_SUBSET_LOSSES = ("dapo", "cispo")  # normalised by num_items_in_batch, which batch_filter subset sets per micro-batch
 
 
 @dataclass
@@ -30,6 +32,13 @@ class NSRConfig(GRPOConfig):
                   "w-reinforce (+lambda_psr on correct, -1 on incorrect)."},
     )
     lambda_psr: float = field(default=0.1, metadata={"help": "Weight of correct samples in w-reinforce."})
+    batch_filter: str = field(
+        default="mask",
+        metadata={"help": "How psr / nsr leave out excluded samples: mask (zero loss mask inside the optimizer steps "
+                  "every objective takes) or subset (the official code: removed from the generation batch, the rest "
+                  "cut into mini-batches of per_device_train_batch_size x gradient_accumulation_steps, one optimizer "
+                  "step each, the last one weighted by its share of a mini-batch; nsr.trainer.batch_filter)."},
+    )
     reward_threshold: float = field(
         default=0.5, metadata={"help": "A sample is positive iff its reward >= this (1.0: fully correct only)."})
     bf16: bool | None = field(default=None, metadata={"help": "bf16 mixed precision; None: on with CUDA."})
@@ -62,6 +71,16 @@ class NSRConfig(GRPOConfig):
                 name = next(iter(unsupported))
                 raise ValueError(f"{name}={unsupported[name]!r}: rollout_sampler 'shared_prefix' samples with "
                                  "temperature and top_p only; set rollout_sampler='trl' for TRL's generate")
+        if self.batch_filter not in BATCH_FILTERS:
+            raise ValueError(f"batch_filter must be one of {BATCH_FILTERS}, got {self.batch_filter!r}")
+        if self.batch_filter == "subset" and not keeps_every_sample(self.objective):
+            if self.loss_type not in _SUBSET_LOSSES:
+                # verl's micro-batch weights are set through the token-count normaliser of these losses
+                raise ValueError(f"batch_filter 'subset' needs loss_type in {_SUBSET_LOSSES}, got {self.loss_type!r}")
+            spg, accumulation = self.steps_per_generation, self.gradient_accumulation_steps
+            if spg is not None and spg % accumulation:
+                raise ValueError(f"batch_filter 'subset' needs steps_per_generation ({spg}) to be a multiple of "
+                                 f"gradient_accumulation_steps ({accumulation}): whole optimizer steps per generation")
         if self.lambda_psr < 0:
             raise ValueError(f"lambda_psr must be >= 0, got {self.lambda_psr}")
         if not 0 < self.reward_threshold <= 1:

@@ -8,9 +8,11 @@ import torch
 from trl import GRPOTrainer
 from trl.extras.profiling import profiling_context
 from trl.models import unwrap_model_for_generation
+from trl.trainer.utils import shuffle_sequence_dict, split_pixel_values_by_grid, unsplit_pixel_values_by_grid
 
-from nsr.objectives import advantages
+from nsr.objectives import advantages, keeps_every_sample
 from nsr.rewards import full_credit
+from nsr.trainer.batch_filter import SKIP, optimizer_steps, subset_slots
 from nsr.trainer.sampler import EpochSeededRepeatSampler
 from nsr.trainer.shared_prefix import can_share_prompts, shared_prefix_logps
 
@@ -24,7 +26,16 @@ class NSRTrainer(GRPOTrainer):
     their per-prompt seeds from torch's global RNG, which the checkpoint holds. By default nsr train
     generates every step (steps_per_generation 1, num_iterations 1), so no buffered generation spans
     a checkpoint (with more steps per generation: only checkpoints on a generation boundary).
+
+    ``batch_filter="subset"`` (psr, nsr): the samples the objective excludes leave the generation batch
+    before it is cut into mini-batches, one optimizer step per mini-batch left (nsr.trainer.batch_filter);
+    ``"mask"``: they are masked inside the same optimizer steps every objective takes. Every logged step
+    says which rollout batch it trained on (``rollout_batch``), that batch's kept samples
+    (``rollout_kept``) and whether it moved the weights (``optimizer_step``).
     """
+
+    _prepared_slot = None  # a slot training_step has prepared (see _prepare_inputs)
+    _rollout_kept = 0.0  # kept samples of the current generation batch, all processes
 
     def _get_train_sampler(self, dataset=None):
         stock = super()._get_train_sampler(dataset)
@@ -97,6 +108,9 @@ class NSRTrainer(GRPOTrainer):
         local = slice(start, start + len(inputs))
         out["advantages"] = adv[local].to(out["advantages"])
         self._metrics[mode]["kept_samples"].append(float(keep.sum().item()))
+        self._rollout_kept = float(keep.sum().item())
+        if self._subsets_batches():  # which rows stay, for the mini-batches (_prepare_inputs)
+            out["kept"] = keep[local].to(out["advantages"].device)
         if self.args.objective == "grpo":
             return out  # every sample kept: TRL's loss mask and normaliser stand
         sampled = out["completion_mask"] * out["tool_mask"] if "tool_mask" in out else out["completion_mask"]
@@ -108,6 +122,59 @@ class NSRTrainer(GRPOTrainer):
         # Zero kept tokens is fine: TRL clamps the normaliser to >= 1 and the masked loss is 0.
         out["num_items_in_batch"] = self.accelerator.gather(out["tool_mask"].sum()).sum()
         return out
+
+    def _subsets_batches(self) -> bool:
+        """Excluded samples leave the batch (batch_filter subset), for an objective that excludes any."""
+        return self.args.batch_filter == "subset" and not keeps_every_sample(self.args.objective)
+
+    def _prepare_inputs(self, generation_batch):
+        if generation_batch is self._prepared_slot:  # prepared by training_step already
+            return generation_batch
+        generate_every = self.args.steps_per_generation * self.num_iterations
+        fresh = self._step % generate_every == 0 or self._buffered_inputs is None
+        if not (self.model.training and fresh and self._subsets_batches()):
+            return super()._prepare_inputs(generation_batch)
+        # TRL's generation branch (GRPOTrainer._prepare_inputs), with the kept rows cut into the
+        # mini-batches of the official update instead of steps_per_generation equal parts.
+        batch = self._generate_and_score_completions(generation_batch)
+        batch = shuffle_sequence_dict(split_pixel_values_by_grid(batch))
+        micro, accumulation = self.args.per_device_train_batch_size, self.args.gradient_accumulation_steps
+        kept_here = int(batch["kept"].sum())
+        steps = int(self.accelerator.gather(torch.tensor([optimizer_steps(kept_here, micro * accumulation)],
+                                                         device=self.accelerator.device)).max())
+        slots = subset_slots(batch, batch["kept"], micro_batch=micro, accumulation=accumulation,
+                             slots=self.args.steps_per_generation, steps=steps,
+                             num_processes=self.accelerator.num_processes)
+        self._buffered_inputs = [slot if SKIP in slot else unsplit_pixel_values_by_grid(slot) for slot in slots]
+        return self._buffered_inputs[self._step % self.args.steps_per_generation]
+
+    def training_step(self, model, inputs, num_items_in_batch):
+        # The slot is prepared here (TRL prepares it inside the Trainer's training_step) so that a
+        # step with no mini-batch can be left out before any forward or backward.
+        model.train()
+        slot = self._prepare_inputs(inputs)  # generates on a generation boundary
+        if self._step % self.current_gradient_accumulation_steps == 0:
+            self._log_rollout(stepped=SKIP not in slot)
+        if SKIP in slot:
+            # batch_filter subset, no mini-batch left for this optimizer step: no forward, no backward,
+            # so the optimizer finds no gradient and leaves weights, moments and its step count as they
+            # are (on every rank alike: the step count is agreed on over all processes).
+            self._step += 1
+            return torch.zeros((), device=self.args.device)
+        self._prepared_slot = slot
+        try:
+            return super().training_step(model, slot, num_items_in_batch)
+        finally:
+            self._prepared_slot = None
+
+    def _log_rollout(self, stepped: bool) -> None:
+        """Per optimizer step: the rollout (generation) batch it trains on, that batch's kept samples (all
+        processes), and whether the step updates the weights (batch_filter subset may leave it out)."""
+        metrics = self._metrics["train"]
+        micro_steps = self.state.global_step * self.args.gradient_accumulation_steps  # done so far; survives a resume
+        metrics["rollout_batch"].append(float(micro_steps // (self.args.steps_per_generation * self.num_iterations)))
+        metrics["rollout_kept"].append(self._rollout_kept)
+        metrics["optimizer_step"].append(float(stepped))
 
     def _get_per_token_logps_and_entropies(self, model, input_ids, attention_mask, logits_to_keep, *args, **kwargs):
         # The shared-prefix forward (nsr.trainer.shared_prefix) calls the backbone directly, outside any
@@ -137,6 +204,9 @@ class NSRTrainer(GRPOTrainer):
             ent = self._last_entropies.detach()
             totals = torch.stack([(ent * sampled).sum(), sampled.sum().float()])
             totals = self.accelerator.reduce(totals, reduction="sum")
-            self._metrics[mode]["entropy"][-1] = (totals[0] / totals[1].clamp(min=1.0)).item()
+            if totals[1] > 0:
+                self._metrics[mode]["entropy"][-1] = (totals[0] / totals[1]).item()
+            else:  # only stand-in rows (batch_filter subset): nothing was sampled here
+                self._metrics[mode]["entropy"].pop()
         return loss
 
