@@ -1,7 +1,8 @@
 # nsr: the decomposed-RLVR study (Zhu et al. 2025) as one DAG.
 #   subset -> base -> train (method x seed) -> sample -> passk -> plots
 # Default target: the comparison figure and its tables, the training-dynamics figure and the
-# answer-forms figure (where the probability that training moves goes).
+# answer-forms figure (where the probability that training moves goes), and with a `base` method
+# the coverage of the test problems binned by the base's success rate.
 # Nothing heavy is imported here: `snakemake -n` of a paper-scale preset takes about a second.
 
 import os
@@ -43,6 +44,7 @@ rule all:
         "results/comparison_pass_at_k.csv",
         "results/training_curves.png",
         "results/answer_forms.png",
+        coverage_targets(),
         comparison_inputs(),
     default_target: True
 

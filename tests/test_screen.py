@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import os
 import subprocess
 import sys
@@ -14,7 +15,8 @@ import yaml
 
 from nsr.io import InputError
 from nsr.paper_shape import CRITERIA, ROLES
-from nsr.screen import AGGREGATE, apply_override, columns, load_grid, overrides_text, screen, study_config
+from nsr.screen import (AGGREGATE, FRAGILE_SOLVED, aggregate, apply_override, columns, load_grid, overrides_text,
+                        screen, study_config)
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -80,6 +82,21 @@ def test_overrides_as_embedded_variant_takes_them():
         study_config([], methods=["base", "ppo"])
 
 
+def test_aggregate_fragile_shares_skip_seed_sets_without_fragile_problems():
+    """A seed set whose base has no fragile problem has no share to average; a row stored before
+    the fragile columns existed counts as missing, not as an error."""
+    common = {"variant": "v", "overrides": "", "n": 8}
+    rows = [{**common, "seed_set": "a", "fragile_problems": 0, "psr_fragile_solved": math.nan,
+             "nsr_fragile_solved": math.nan},
+            {**common, "seed_set": "b", "fragile_problems": 3, "psr_fragile_solved": 0.0, "nsr_fragile_solved": 100 / 3},
+            {**common, "seed_set": "c", "fragile_problems": 1, "psr_fragile_solved": 100.0, "nsr_fragile_solved": 0.0}]
+    out = aggregate(rows)
+    assert out["fragile_problems"] == pytest.approx(4 / 3)
+    assert out["psr_fragile_solved"] == pytest.approx(50) and out["nsr_fragile_solved"] == pytest.approx(50 / 3)
+    assert math.isnan(out["base_fragile_solved"])  # none of the rows has it
+    assert {"fragile_problems", *FRAGILE_SOLVED} <= set(columns())
+
+
 def test_issue16_grid_builds_and_its_runnable_variants_pass_the_config_checks(tmp_path):
     """The real search's grid: every run's config is built and passes the study's checks (the
     lever (d) variants through the `train.trl` passthrough)."""
@@ -130,10 +147,14 @@ def test_tiny_grid_writes_every_column(tiny_screen):
     assert list(zip(table["variant"], table["seed_set"])) == [
         ("lr3e-3", "s7"), ("lr3e-3", "s8"), ("lr3e-3", AGGREGATE)]
     runs, agg = table[table["seed_set"] != AGGREGATE], table[table["seed_set"] == AGGREGATE]
-    # every number of every run is there (an empty override string reads back as NaN)
-    assert runs.drop(columns=["overrides"]).notna().all().all()
-    assert agg.drop(columns=["overrides", "details", *[c for c in table.columns if c.endswith(("_lo", "_hi"))]]
-                    ).notna().all().all()
+    # every number of every run is there (an empty override string reads back as NaN; a fragile share
+    # only where the base has fragile problems)
+    assert runs.drop(columns=["overrides", *FRAGILE_SOLVED]).notna().all().all()
+    assert agg.drop(columns=["overrides", "details", *FRAGILE_SOLVED,
+                             *[c for c in table.columns if c.endswith(("_lo", "_hi"))]]).notna().all().all()
+    assert runs["fragile_problems"].between(0, 4).all()
+    fragile = runs.loc[runs["fragile_problems"] > 0, list(FRAGILE_SOLVED)]
+    assert fragile.notna().all().all() and fragile.stack().between(0, 100).all()
     assert runs["n"].eq(8).all()
     for role in ROLES:
         p1, pn, bad = table[f"{role}_pass1"], table[f"{role}_passn"], table[f"{role}_malformed"]

@@ -80,6 +80,7 @@ def test_dry_run_default_lists_method_by_seed_jobs(tmp_path):
     assert counts["passk_seeds"] == len(methods)
     assert counts["subset"] == 2 and counts["base"] == 1
     assert counts["plot_comparison"] == 1 and counts["plot_training"] == 1
+    assert counts["coverage_by_difficulty"] == 1
 
 
 def local_task_files(options: dict, workdir: Path) -> None:
@@ -140,6 +141,18 @@ def test_single_method_on_an_extra_test_set(tmp_path):
     unknown = snakemake("-n", target.replace("min", "aime"), "--configfile", str(TINY_CONFIG), workdir=tmp_path)
     assert unknown.returncode != 0
     assert "unknown test set 'aime'" in unknown.stdout + unknown.stderr
+
+
+def test_study_without_a_base_has_no_coverage_target(tmp_path):
+    """Coverage bins problems by the base's success rate: no `base` method, no such output; asked
+    for anyway, the dry run names the config key."""
+    config = write_config(tmp_path, lambda c: c["methods"].pop("base"))
+    result = snakemake("-n", "--configfile", str(config), workdir=tmp_path)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "coverage_by_difficulty" not in job_counts(result.stdout)
+    asked = snakemake("-n", "results/coverage_by_difficulty.csv", "--configfile", str(config), workdir=tmp_path)
+    assert asked.returncode != 0
+    assert "config key 'methods' has no 'base' entry with objective none" in asked.stdout + asked.stderr
 
 
 def test_embedded_base_warm_starts_on_the_study_task_options(tmp_path):
@@ -292,8 +305,17 @@ def test_tiny_study_produces_every_artifact(tiny_study):
         assert set(rows["method"]) == set(config["methods"]), test_set
     markdown = (results / "comparison_pass_at_k.md").read_text()
     assert "### mix (4 problems)" in markdown and "### min (3 problems)" in markdown
-    for figure in ("comparison_pass_at_k.png", "training_curves.png"):
+    for figure in ("comparison_pass_at_k.png", "training_curves.png", "coverage_by_difficulty.png"):
         assert (results / figure).stat().st_size > 10_000
+    # coverage by base difficulty: every method x bin on each test set, each set's problems binned once
+    coverage = pd.read_csv(results / "coverage_by_difficulty.csv")
+    assert list(coverage.columns) == ["test_set", "method", "bin", "problems", "solved_pct", "mean_success_pct"]
+    assert len(coverage) == 2 * len(config["methods"]) * 5
+    for test_set, size in (("mix", config["data"]["test_size"]), ("min", 3)):
+        rows = coverage[coverage["test_set"] == test_set]
+        assert rows.groupby("method")["problems"].sum().eq(size).all(), test_set
+        assert rows.loc[rows["problems"] > 0, "solved_pct"].between(0, 100).all()
+    assert "**mix** (4 problems)" in (results / "coverage_by_difficulty.md").read_text()
     assert (results / "comparison_pass_at_k.md").exists()
     for rule in ("subset", "base", "train", "sample", "passk", "plot"):
         assert list((workdir / "logs" / rule).rglob("*.log")), rule
@@ -335,7 +357,8 @@ def test_report_holds_both_figures_and_the_table(tiny_study):
     result = snakemake("--report", str(report), "--configfile", str(config), workdir=workdir)
     assert result.returncode == 0, result.stderr
     html = report.read_text()
-    for name in ("comparison_pass_at_k.png", "comparison_pass_at_k.csv", "training_curves.png"):
+    for name in ("comparison_pass_at_k.png", "comparison_pass_at_k.csv", "training_curves.png",
+                 "coverage_by_difficulty.png"):
         assert name in html
 
 

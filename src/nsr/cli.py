@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import sys
+from typing import Sequence
 
 from nsr.allocator import keep_freed_memory
 from nsr.io import InputError
@@ -24,6 +25,7 @@ COMMANDS = {
     "passk": ("nsr.passk", "unbiased Pass@k with bootstrap CIs from a samples file"),
     "plot": ("nsr.plotting", "comparison figure + tables, training-dynamics figure"),
     "forms": ("nsr.forms_cli", "answer forms of samples: correct / well formed but wrong / malformed, distinct answers"),
+    "coverage": ("nsr.coverage", "test problems binned by the base's success rate: per method the share solved in n"),
     "launch": ("nsr.launch", "accelerate launch with processes/machines from the job's gpu/nodes resources"),
     "gpus": ("nsr.gpus", "run a command on GPUs of its own (CUDA_VISIBLE_DEVICES from lock files)"),
     "check-config": ("nsr.study_config.cli", "check a study config (YAML, schema, files, options) as the workflow does"),
@@ -42,6 +44,25 @@ class TypedFlag(argparse.Action):
 def typed_flag(args: argparse.Namespace, dest: str, default: str) -> str:
     """The spelling of option ``dest`` on the command line; ``default`` when it was not typed."""
     return getattr(args, "typed_flags", {}).get(dest) or default
+
+
+def add_test_set_flags(parser: argparse.ArgumentParser, fields: Sequence[str], help_text: str) -> None:
+    """`--set NAME FIELD... SAMPLES...` (repeated, one per test set) and `--output` of a command that
+    writes a figure and its tables (`nsr forms`, `nsr coverage`)."""
+    parser.add_argument("--set", dest="sets", action="append", nargs="+", required=True,
+                        metavar=" ".join(["NAME", *fields, "SAMPLES"]),
+                        help=f"a test set: its name, {help_text}; repeat for several test sets")
+    parser.add_argument("--output", required=True, help="figure (.png); the .csv and .md tables go next to it")
+
+
+def test_set_groups(sets: Sequence[Sequence[str]], fields: Sequence[str]) -> list[tuple]:
+    """The --set groups as (name, *fields, [samples files])."""
+    groups = []
+    for spec in sets:
+        if len(spec) < len(fields) + 2:
+            raise InputError(f"--set {' '.join(spec)}: give {' '.join(['NAME', *fields, 'SAMPLES'])} [SAMPLES ...]")
+        groups.append((spec[0], *spec[1:len(fields) + 1], list(spec[len(fields) + 1:])))
+    return groups
 
 
 class ArgumentParser(argparse.ArgumentParser):

@@ -388,16 +388,22 @@ def save_figure(fig: Figure, path: str | Path, dpi: int = 150) -> None:
         fig.savefig(tmp, format=path.suffix.lstrip(".") or "png", dpi=dpi)
 
 
+def write_figure_and_tables(fig: Figure, table: pd.DataFrame, markdown: str, output: str | Path,
+                            float_format: str | None = "%.6g") -> None:
+    """``output`` (the figure) plus the ``.csv`` and ``.md`` tables with its stem; NaN = empty cell."""
+    output = Path(output)
+    with atomic_path(output.with_suffix(".csv")) as tmp:
+        table.to_csv(tmp, index=False, float_format=float_format)
+    with atomic_path(output.with_suffix(".md")) as tmp:
+        tmp.write_text(markdown)
+    save_figure(fig, output)
+
+
 def write_comparison(table: pd.DataFrame, output: str | Path, base_method: str = "base",
                      title: str | None = None) -> Figure:
     """The comparison PNG plus ``.csv`` (long) and ``.md`` tables with the same stem."""
-    output = Path(output)
     fig = comparison_figure(table, base_method, title)
-    save_figure(fig, output)
-    with atomic_path(output.with_suffix(".csv")) as tmp:
-        table.to_csv(tmp, index=False)
-    with atomic_path(output.with_suffix(".md")) as tmp:
-        tmp.write_text(markdown_table(table))
+    write_figure_and_tables(fig, table, markdown_table(table), output, float_format=None)
     return fig
 
 

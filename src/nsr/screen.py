@@ -49,6 +49,7 @@ REPO = WORKFLOW_DIR
 DEFAULT_CONFIG = REPO / "config" / "config.yaml"
 TRAINED = tuple(r for r in ROLES if r != "base")
 AGGREGATE = "all"  # seed_set of a variant's aggregate row
+FRAGILE_SOLVED = tuple(f"{role}_fragile_solved" for role in ROLES)
 ROW_FILE = "screen_row.json"
 
 
@@ -169,6 +170,8 @@ def collect(results: Path, config: dict) -> dict:
     """A finished study's numbers (percent), on its primary test set."""
     import pandas as pd
 
+    from nsr.coverage import fragile_coverage
+
     passk, entropy, n = load(results, {r: r for r in ROLES})
     forms = pd.read_csv(results / "answer_forms.csv")
     forms = forms[(forms["test_set"] == _primary_test_set(forms, config)) & (forms["question_type"] == "all")]
@@ -187,6 +190,11 @@ def collect(results: Path, config: dict) -> dict:
             value = diff.loc[role, column] if role in diff.index and column in diff.columns else math.nan
             row[f"{role}_{name}"] = 100 * float(value)
     row["psr_minus_nsr_passn"] = passk["psr"][n] - passk["nsr"][n]
+    # the problems the base (nearly) never solves: where the methods' coverage differs most
+    coverage = pd.read_csv(results / "coverage_by_difficulty.csv")
+    row["fragile_problems"], fragile_solved = fragile_coverage(coverage, _primary_test_set(coverage, config))
+    for role in ROLES:
+        row[f"{role}_fragile_solved"] = fragile_solved.get(role, math.nan)
     checks = criteria(passk, entropy, n)
     row.update({name: int(ok) for name, ok, _ in checks})
     row["criteria_held"] = sum(ok for _, ok, _ in checks)
@@ -276,20 +284,26 @@ def columns() -> list[str]:
         cols += [f"{role}_pass1", f"{role}_passn", f"{role}_malformed"]
     for role in TRAINED:
         cols += [f"{role}_entropy", f"{role}_dpassn", f"{role}_dpassn_lo", f"{role}_dpassn_hi"]
-    return [*cols, "psr_minus_nsr_passn", *CRITERIA, "criteria_held", "wall_s", "details"]
+    cols += ["psr_minus_nsr_passn", "fragile_problems", *FRAGILE_SOLVED]
+    return [*cols, *CRITERIA, "criteria_held", "wall_s", "details"]
 
 
 def aggregate(rows: list[dict]) -> dict:
     """A variant's row over its seed sets: means of the numbers, S1-S5 = in how many seed sets the
-    criterion holds, wall_s = the sum (the variant's cost). CIs do not average: left empty."""
+    criterion holds, wall_s = the sum (the variant's cost). CIs do not average: left empty. A
+    fragile share is the mean over the seed sets that have fragile problems; a row stored before
+    a column existed counts as NaN there."""
     first = rows[0]
     out = {"variant": first["variant"], "seed_set": AGGREGATE, "seed_sets": len(rows),
            "overrides": first["overrides"], "n": first["n"], "details": ""}
     for col in columns():
         if col in out:
             continue
-        values = [r[col] for r in rows]
-        if col.endswith(("_lo", "_hi")):
+        values = [r.get(col, math.nan) for r in rows]
+        if col in FRAGILE_SOLVED:
+            known = [v for v in values if not math.isnan(v)]
+            out[col] = sum(known) / len(known) if known else math.nan
+        elif col.endswith(("_lo", "_hi")):
             out[col] = math.nan
         elif col in CRITERIA or col == "wall_s":
             out[col] = sum(values)
@@ -313,6 +327,14 @@ def _pair(row, role: str) -> str:
     return f"{row[f'{role}_pass1']:.1f} / {row[f'{role}_passn']:.1f}"
 
 
+def _fragile(row) -> str:
+    if math.isnan(row["fragile_problems"]):  # rows stored before the column existed
+        return "–"
+    shares = " / ".join("–" if math.isnan(row[f"{r}_fragile_solved"]) else f"{row[f'{r}_fragile_solved']:.0f}"
+                        for r in ("base", "psr", "nsr"))
+    return f"{row['fragile_problems']:.1f}: {shares}"
+
+
 def markdown(frame, grid_path: Path, grid: dict, missing: dict[str, str]) -> str:
     """One line per variant (its aggregate row), most criteria holding first, then PSR furthest
     below NSR at k = n (the paper's large-k trade-off)."""
@@ -328,11 +350,13 @@ def markdown(frame, grid_path: Path, grid: dict, missing: dict[str, str]) -> str
         "",
         f"Pass@1 / Pass@{n} in %, means over training seeds and then seed sets; S1-S5 (nsr.paper_shape): "
         "in how many seed sets the criterion holds; psr - nsr: Pass@n gap (the paper: <= -2); "
-        "malformed: % of NSR's samples; entropy: end held-out token entropy; wall: all seed sets. "
+        "malformed: % of NSR's samples; entropy: end held-out token entropy; fragile: problems with base "
+        "success rate <= 5% (mean over seed sets) and % of them solved at least once in n by base / psr / nsr; "
+        "wall: all seed sets. "
         "Every column per seed set: the CSV next to this file.", "",
         f"| variant | overrides | criteria held (mean) | S1 | S2 | S3 | S4 | S5 | base | grpo | psr | nsr | w-reinforce "
-        f"| psr - nsr @{n} | nsr malformed | entropy psr / nsr | wall |",
-        "|---|---|---:|---|---|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        f"| psr - nsr @{n} | nsr malformed | entropy psr / nsr | fragile problems: % solved base / psr / nsr | wall |",
+        "|---|---|---:|---|---|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for _, row in agg.iterrows():
         m = int(row["seed_sets"])
@@ -342,7 +366,7 @@ def markdown(frame, grid_path: Path, grid: dict, missing: dict[str, str]) -> str
             + " | ".join(f"{int(row[c])}/{m}" for c in CRITERIA) + " | "
             + " | ".join(_pair(row, r) for r in ROLES)
             + f" | {row['psr_minus_nsr_passn']:+.1f} | {row['nsr_malformed']:.1f} | "
-            f"{row['psr_entropy']:.3f} / {row['nsr_entropy']:.3f} | {row['wall_s'] / 60:.0f} min |")
+            f"{row['psr_entropy']:.3f} / {row['nsr_entropy']:.3f} | {_fragile(row)} | {row['wall_s'] / 60:.0f} min |")
     if missing:
         lines += ["", "Not in the table:", ""] + [f"- {name}: {why}" for name, why in missing.items()]
     return "\n".join(lines) + "\n"

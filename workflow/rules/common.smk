@@ -33,6 +33,9 @@ shell.prefix(f"export NSR_CPU_CAPABILITY={CPU_CAPABILITY}; ")
 
 METHODS = list(config["methods"])
 TRAINED_METHODS = [m for m in METHODS if config["methods"][m]["objective"] != "none"]
+# The method that bins test problems by difficulty (coverage_by_difficulty): `base`, evaluated as is.
+BASE_METHOD = "base"
+HAS_BASE = config["methods"].get(BASE_METHOD, {}).get("objective") == "none"
 SEEDS = [int(s) for s in config["train"]["seeds"]]
 SPLITS = ["train", "test"]
 # The study's test set (results/data/test.parquet) is named PRIMARY_TEST_SET in tables and plots;
@@ -56,6 +59,7 @@ STAGE_MODULES = {
     ],
     "passk": ["passk.py", "sampling/formats.py"],
     "plot": ["plotting.py"],
+    "coverage": ["coverage.py", "passk.py", "sampling/formats.py", "plotting.py"],
     "forms": ["forms_cli.py", "forms.py", "plotting.py", "rewards.py", "tasks/synthchart.py", "data.py", "passk.py"],
 }
 
@@ -269,3 +273,24 @@ def answer_forms_sets():
 
 def train_logs():
     return expand("results/models/{method}/seed{seed}", method=TRAINED_METHODS, seed=SEEDS)
+
+
+def coverage_targets():
+    """The coverage tables and figure: only a study with a `base` method (objective none) has them."""
+    return [f"results/coverage_by_difficulty.{ext}" for ext in ("png", "csv", "md")] if HAS_BASE else []
+
+
+def coverage_inputs(wildcards):
+    if not HAS_BASE:
+        raise ValueError(
+            f"results/coverage_by_difficulty bins problems by the base's success rate: config key 'methods'"
+            f" has no {BASE_METHOD!r} entry with objective none (methods: {METHODS})"
+        )
+    return [f for name in [PRIMARY_TEST_SET, *EXTRA_TEST_SETS] for f in test_set_samples(name)]
+
+
+def coverage_sets():
+    """`nsr coverage` --set groups: name, samples files; the study's test set first."""
+    return " ".join(
+        f"--set {name} {' '.join(test_set_samples(name))}" for name in [PRIMARY_TEST_SET, *EXTRA_TEST_SETS]
+    )

@@ -62,3 +62,29 @@ rule plot_answer_forms:
         "../envs/nsr.yaml"
     shell:
         "nsr forms {params.sets} --output {output.png} > {log} 2>&1"
+
+
+rule coverage_by_difficulty:
+    input:
+        coverage_inputs,
+    output:
+        png=report(
+            "results/coverage_by_difficulty.png", caption="../report/coverage.rst", category="Coverage by difficulty"
+        ),
+        csv="results/coverage_by_difficulty.csv",
+        md="results/coverage_by_difficulty.md",
+    params:
+        sets=coverage_sets(),
+        base=BASE_METHOD,
+        code=code_stamp("coverage"),
+    log:
+        "logs/plot/coverage_by_difficulty.log",
+    benchmark:
+        "results/benchmarks/plot/coverage_by_difficulty.tsv"
+    threads: rule_threads("plot")
+    resources:
+        **rule_resources("plot"),
+    conda:
+        "../envs/nsr.yaml"
+    shell:
+        "nsr coverage {params.sets} --base {params.base} --output {output.png} > {log} 2>&1"
