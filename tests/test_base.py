@@ -81,7 +81,7 @@ def test_cli_parses_flags():
 def test_warm_start_uses_the_study_task_options(tmp_path, monkeypatch):
     seen = {}
 
-    def fake_warm_start(policy, tokenizer, prompts, answers, **kw):
+    def fake_warm_start(policy, tokenizer, prompts, answers, *args, **kw):
         seen["prompts"] = prompts
         return []
 
@@ -125,6 +125,88 @@ def test_noisy_teacher_needs_synthchart_rows(tmp_path):
     with pytest.raises(InputError, match="synthchart problems only"):
         base.prepare_base("embedded", tmp_path / "b", dataset_name=str(problems), warmstart_steps=1, shape=TINY,
                           teacher_accuracy=0.5)
-    with pytest.raises(InputError, match="teacher-accuracy"):
+    with pytest.raises(InputError, match=r"teacher_accuracy: must be in \[0, 1\], got 1.5"):
         base.prepare_base("embedded", tmp_path / "b", warmstart_steps=1, shape=TINY, teacher_accuracy=1.5)
+    with pytest.raises(InputError, match=r"warm-start phase 2.learning_rate: must be > 0, got '-1'"):
+        base.prepare_base("embedded", tmp_path / "b", shape=TINY, phases=[{"steps": 1}, {"learning_rate": "-1"}])
+    with pytest.raises(InputError, match="warm-start phase 1.blind_spot: 'blind' is not one of"):
+        base.prepare_base("embedded", tmp_path / "b", shape=TINY, phases=[{"blind_spot": "blind"}])
+    with pytest.raises(InputError, match="synthchart problems only"):
+        base.prepare_base("embedded", tmp_path / "b", dataset_name=str(problems), shape=TINY,
+                          phases=[{"steps": 1}, {"steps": 1, "blind_spot": "last_unseen"}])
     assert not (tmp_path / "b").exists()
+
+
+def _log(folder):
+    with open(folder / "warmstart_log.csv") as fh:
+        return list(csv.DictReader(fh))
+
+
+def test_one_phase_is_the_flat_warm_start(tmp_path):
+    """A phase without settings of its own is the flat settings: bit-identical weights (teacher included)."""
+    flat = dict(warmstart_steps=6, warmstart_lr=2e-3, warmstart_batch_size=8, teacher_accuracy=0.5,
+                teacher_noise=0.3, teacher_decay=0.9)
+    a = base.prepare_base("embedded", tmp_path / "a", seed=4, shape=TINY, **flat)
+    b = base.prepare_base("embedded", tmp_path / "b", seed=4, shape=TINY, phases=[{}], **flat)
+    c = base.prepare_base("embedded", tmp_path / "c", seed=4, shape=TINY,
+                          phases=[{"steps": 6, "learning_rate": 2e-3, "batch_size": 8, "teacher_accuracy": 0.5,
+                                   "teacher_decay": 0.9}])
+    assert (a / "model.safetensors").read_bytes() == (b / "model.safetensors").read_bytes()
+    assert (a / "model.safetensors").read_bytes() == (c / "model.safetensors").read_bytes()
+    assert [r["phase"] for r in _log(a)] == ["1"] * 6
+
+
+def test_phases_run_in_order_each_with_its_learning_rate(tmp_path):
+    """Two phases: steps counted over both, the log's phase column, a fresh warmup + cosine schedule per
+    phase peaking at that phase's learning rate, and the second phase starting from the first's weights."""
+    phases = [{"steps": 8, "learning_rate": 4e-3}, {"steps": 5, "learning_rate": 1e-4, "batch_size": 4,
+                                                    "teacher_accuracy": 0.6, "blind_spot": "last_unseen",
+                                                    "blind_spot_escape": 0.02}]
+    out = base.prepare_base("embedded", tmp_path / "two", seed=2, shape=TINY, phases=phases,
+                            task_options={"types": "max,min", "value_range": "10,99"})
+    log = _log(out)
+    assert [int(r["step"]) for r in log] == list(range(1, 14))
+    assert [r["phase"] for r in log] == ["1"] * 8 + ["2"] * 5
+    first, second = [float(r["lr"]) for r in log[:8]], [float(r["lr"]) for r in log[8:]]
+    assert first[0] == second[0] == 0.0  # each phase warms up afresh
+    assert max(first) == pytest.approx(4e-3) and max(second) == pytest.approx(1e-4)
+    one = base.prepare_base("embedded", tmp_path / "one", seed=2, shape=TINY, phases=phases[:1],
+                            task_options={"types": "max,min", "value_range": "10,99"})
+    assert [r["loss"] for r in _log(one)] == [r["loss"] for r in log[:8]]  # phase 1 is unchanged by a phase 2
+    assert (one / "model.safetensors").read_bytes() != (out / "model.safetensors").read_bytes()
+
+
+def test_cli_phases_are_repeatable_key_value_flags():
+    import argparse
+
+    from nsr.warmstart import parse_phase_flag
+
+    parser = argparse.ArgumentParser()
+    base.add_arguments(parser)
+    args = parser.parse_args(["--output-dir", "x", "--warmstart-phase", "steps=6000",
+                              "--warmstart-phase", "steps=600,learning_rate=3e-4,blind_spot=last_unseen"])
+    assert [parse_phase_flag(p) for p in args.warmstart_phase] == [
+        {"steps": "6000"}, {"steps": "600", "learning_rate": "3e-4", "blind_spot": "last_unseen"}]
+    with pytest.raises(InputError, match="KEY=VALUE"):
+        parse_phase_flag("steps=6,600")
+
+
+def test_base_prior_reports_exact_pass_at_1_chance_and_fragile_shares(tmp_path):
+    import json
+    import math
+
+    from nsr.base_prior import per_problem, summarize
+    from nsr.data import load_problems
+
+    options = {"types": "max,rank,sum", "value_range": "10,99", "max_categories": "4"}
+    out = base.prepare_base("embedded", tmp_path / "b", seed=1, warmstart_steps=3, shape=TINY, task_options=options)
+    problems = load_problems("synthchart", "test", 12, seed=1, **options)
+    rows = per_problem(out, problems, (10, 99), num_samples=2, max_new_tokens=8, num_threads=1)
+    n = [len(json.loads(t)["values"]) for t in problems["table"]]
+    want = {"max": lambda k: 1 / k, "rank": lambda k: 1 / math.factorial(k), "sum": lambda k: 1 / 177}
+    assert list(rows["chance"]) == pytest.approx([want[q](k) for q, k in zip(problems["question_type"], n)])
+    assert ((rows["exact_p"] > 0) & (rows["exact_p"] < 1)).all()
+    assert ((rows["malformed"] >= 0) & (rows["malformed"] <= 1)).all()
+    table = summarize(rows.assign(exact_p=[0.5, 0.03, 0.001] * 4)).set_index("question_type")
+    assert table.loc["all", "problems"] == 12 and table.loc["all", "exact_pass_at_1"] == pytest.approx(17.7)
+    assert table.loc["all", "fragile_5"] == pytest.approx(200 / 3) and table.loc["all", "fragile_1"] == pytest.approx(100 / 3)

@@ -132,36 +132,45 @@ def test_graded_credit_option_marks_each_answer_kind():
         synthchart.load("test", 2, 1, credit="partial")
 
 
-@pytest.mark.parametrize("qtype", ["max", "min", "second", "rank", "lookup", "sum", "diff"])
-def test_noisy_teacher_is_well_formed_and_spread(qtype):
-    """Every teacher target is a possible answer; the right one with the set accuracy, the wrong ones
-    several different near misses (not one fixed mistake)."""
-    import random
-    from collections import Counter
+def test_exact_numeric_match_reaches_training_rewards_sampling_and_pass_at_k():
+    """numeric_match=exact: a near-miss 3-digit sum scores 1 under relaxed matching, 0 under exact, in the
+    reward TRL trains on, the sampled rows' rewards and correctness, and so Pass@k."""
+    import pandas as pd
 
-    rows = synthchart.load("warmstart", 40, seed=1, types=qtype, min_categories=4, max_categories=6,
-                           value_range="10,99", shuffle_labels=False)
-    rng = random.Random(0)
-    right = total = 0
-    spreads = []
-    for row in rows:
-        table = json.loads(row["table"])["values"]
-        targets = Counter(synthchart.teacher_answer(row, rng, accuracy=0.3, noise=0.3) for _ in range(200))
-        assert all(synthchart.is_well_formed(table, qtype, t) for t in targets), targets
-        right += targets[row["answer"]]
-        total += sum(targets.values())
-        spreads.append(len(targets) - (row["answer"] in targets))
-    assert 0.27 < right / total < 0.33
-    assert sum(s >= 2 for s in spreads) / len(spreads) > 0.8  # wrong answers: several candidates per problem
+    from nsr.data import load_problems
+    from nsr.passk import counts_per_problem, pass_at_k
+    from nsr.rewards import score
+    from nsr.sampling.store import score_rows
+    from nsr.train_cli import reward_correctness
 
+    options = {"types": "sum,max", "value_range": "100,999"}
+    relaxed = load_problems("synthchart", "test", 6, seed=2, **options)
+    exact = load_problems("synthchart", "test", 6, seed=2, numeric_match="exact", **options)
+    assert "numeric_match" not in relaxed.columns and set(exact["numeric_match"]) == {"exact"}
+    assert (relaxed["answer"] == exact["answer"]).all()
+    sums = exact["question_type"] == "sum"
+    assert sums.any() and (~sums).any()
+    near = [str(int(a) + 3) if t == "sum" else a for a, t in zip(exact["answer"], exact["question_type"])]
+    assert score(near[sums.idxmax()], exact["answer"][sums.idxmax()], "binary", "relaxed") == 1.0
+    assert score(near[sums.idxmax()], exact["answer"][sums.idxmax()], "binary", "exact") == 0.0
 
-def test_noisy_answer_prefers_near_misses():
-    """Read noise confuses values that lie close together: the two closest values swap far more often."""
-    import random
-    from collections import Counter
+    def trained(frame):  # as TRL calls the reward: the batch's columns as keyword lists
+        columns = {c: list(frame[c]) for c in frame.columns if c not in ("prompt", "answer")}
+        return reward_correctness(near, answer=list(frame["answer"]), **columns)
 
-    table = {"A": 10, "B": 50, "C": 52, "D": 90}
-    wrong = Counter(synthchart.noisy_answer(table, "rank", random.Random(i), noise=0.1) for i in range(300))
-    assert "DCBA" not in wrong  # never the right answer
-    assert wrong.most_common(1)[0][0] == "DBCA"  # B and C, 2 apart, swapped
-    assert wrong["DBCA"] > 0.9 * 300
+    assert trained(relaxed) == [1.0] * 6
+    assert trained(exact) == [0.0 if s else 1.0 for s in sums]
+
+    completions = [[n, a] for n, a in zip(near, exact["answer"])]  # a near miss, then the answer itself
+    for frame, sum_pass_at_1 in ((relaxed, 1.0), (exact, 0.5)):
+        samples = score_rows(frame, completions)
+        counts = counts_per_problem(samples).set_index("problem_id").loc[frame["problem_id"]]
+        p1 = pass_at_k(counts["n"].to_numpy(), counts["c"].to_numpy(), 1)
+        assert list(p1[sums.to_numpy()]) == [sum_pass_at_1] * sums.sum() and (p1[~sums.to_numpy()] == 1).all()
+    with pytest.raises(InputError, match="'numeric_match'"):
+        synthchart.load("test", 2, 1, numeric_match="strict")
+    bad = exact.assign(numeric_match="strict")
+    with pytest.raises(InputError, match="column 'numeric_match'"):
+        from nsr.data import validate_rows
+
+        validate_rows(pd.DataFrame(bad), "bad.parquet")

@@ -586,6 +586,7 @@ MIXED_LENGTHS = [("A=3 B=7|max?", "B", "B"), ("A=3 B=7|max?", "AB", "B"), ("A=5 
 def warm_inputs(tmp_path_factory, tok):
     """A base that is partly right (60 warm-start steps, 4 s): held-out samples mix correct, wrong and malformed."""
     from nsr.base import warm_start
+    from nsr.warmstart import Phase
     from nsr.data import load_problems
     from nsr.io import write_parquet
 
@@ -594,7 +595,7 @@ def warm_inputs(tmp_path_factory, tok):
     train = load_problems("synthchart", split="train", num=200, seed=1, **options)
     torch.set_num_threads(1)
     model = build_tiny_model(tok, SHAPE, seed=0)
-    warm_start(model, tok, list(train["prompt"]), list(train["answer"]), steps=60, lr=3e-3, batch_size=16, seed=0)
+    warm_start(model, tok, list(train["prompt"]), list(train["answer"]), [Phase(60, 3e-3, 16)], seed=0)
     model.save_pretrained(root / "base")
     tok.save_pretrained(root / "base")
     write_parquet(root / "train.parquet", train)

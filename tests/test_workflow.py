@@ -156,13 +156,16 @@ def test_study_without_a_base_has_no_coverage_target(tmp_path):
 
 
 def test_embedded_base_warm_starts_on_the_study_task_options(tmp_path):
-    config = write_config(tmp_path, lambda c: c["data"].update(
-        options={"types": "rank", "max_categories": 4, "credit": "graded"}))
+    config = write_config(tmp_path, lambda c: (c["data"].update(
+        options={"types": "rank", "max_categories": 4, "credit": "graded", "numeric_match": "exact"}),
+        c["base"]["warmstart"].update(phases=[{"steps": 60}, {"steps": 6, "blind_spot": "last_unseen"}])))
     result = snakemake("-n", "-p", "results/models/base", "--configfile", str(config), workdir=tmp_path)
     assert result.returncode == 0, result.stderr
     base_command = next(line for line in result.stdout.splitlines() if "nsr base" in line)
     assert "--option 'max_categories=4' --option 'types=rank'" in base_command
-    assert "credit" not in base_command  # rewards only: switching credit keeps the warm-started base
+    assert "--warmstart-phase 'steps=60' --warmstart-phase 'blind_spot=last_unseen,steps=6'" in base_command
+    # rewards only: switching credit or numeric_match keeps the warm-started base
+    assert "credit" not in base_command and "numeric_match" not in base_command
     # a hub / local model is copied as is: task options are not its parameters
     hub = write_config(tmp_path, lambda c: (c["data"].update(options={"types": "rank"}), c["base"].update(model="org/m")))
     result = snakemake("-n", "-p", "results/models/base", "--configfile", str(hub), workdir=tmp_path)

@@ -5,9 +5,11 @@ Two routes:
 - "embedded": a byte-level tokenizer and a tiny Qwen2 built locally (nsr.tiny), warm-started
   by a short supervised run on synthchart "warmstart" problems (cross-entropy on answer + EOS
   only), so RL starts from a policy with well-formed answers and partial skill. With a noisy
-  teacher (``--warmstart-teacher-accuracy < 1``) every target keeps the answer's form but is
-  right only sometimes (synthchart.teacher_answer): the prior of a pretrained LLM, sure of the
-  form and unsure of the content, which the paper's NSR mechanism relies on.
+  teacher (``--warmstart-teacher-accuracy < 1``, nsr.teacher) every target keeps the answer's
+  form but is right only sometimes: the prior of a pretrained LLM, sure of the form and unsure
+  of the content, which the paper's NSR mechanism relies on. In phases (nsr.warmstart, e.g.
+  clean targets until the skill is learned, then a noisy teacher with a blind spot) the base
+  gets skill, uncertainty and problems whose right answer lies in its tail.
 """
 
 from __future__ import annotations
@@ -20,9 +22,24 @@ from pathlib import Path
 
 from nsr.io import InputError, atomic_path
 from nsr.model_source import check_model, loading
+from nsr.teacher import BLIND_SPOTS
+from nsr.warmstart import DEFAULTS, PHASE_KEYS, Phase, make_phases, parse_phase_flag
 
 EMBEDDED = "embedded"
-WARMSTART_DEFAULTS = {"steps": 420, "lr": 1e-3, "batch_size": 32}
+FLAT_FLAGS = {"learning_rate": "--warmstart-lr"}  # else --warmstart-KEY with dashes
+FLAT_HELP = {
+    "teacher_accuracy": "noisy teacher: a warm-start target is the right answer with this probability, else a "
+                        "plausible wrong one of the same form (nsr.teacher); 1 = always right",
+    "teacher_noise": "noisy teacher: how far its wrong answers stray (read noise, as a share of a table's value "
+                     "spread: small = near misses only)",
+    "teacher_decay": "noisy teacher: its accuracy is multiplied by this per table value beyond two (bigger tables "
+                     "are harder; 1 = the same accuracy for every table)",
+    "blind_spot": "the teacher's systematic error (nsr.teacher.BLIND_SPOTS): last_unseen overlooks the table's last "
+                  "entry, no_carry adds without carrying",
+    "blind_spot_escape": "probability the teacher escapes its blind spot on a problem it changes (last_unseen: sees "
+                         "the last entry; no_carry: carries)",
+}
+LOG_COLUMNS = ("phase", "step", "loss", "lr", "seconds")  # warmstart_log.csv, one row per step
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -33,47 +50,50 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, default=2025)
     parser.add_argument("--dataset-name", default="synthchart", help="task name or .parquet file with warm-start problems")
     add_option_argument(parser, "task option of the warm-start problems")
-    parser.add_argument("--warmstart-steps", type=int, default=WARMSTART_DEFAULTS["steps"])
-    parser.add_argument("--warmstart-lr", type=float, default=WARMSTART_DEFAULTS["lr"])
-    parser.add_argument("--warmstart-batch-size", type=int, default=WARMSTART_DEFAULTS["batch_size"])
-    parser.add_argument("--warmstart-teacher-accuracy", type=float, default=1.0,
-                        help="noisy teacher: a warm-start target is the right answer with this probability, else a "
-                             "plausible wrong one of the same form (synthchart.teacher_answer); 1 = always right")
-    parser.add_argument("--warmstart-teacher-noise", type=float, default=0.3,
-                        help="noisy teacher: how far its wrong answers stray (read noise, as a share of a table's "
-                             "value spread: small = near misses only)")
-    parser.add_argument("--warmstart-teacher-decay", type=float, default=1.0,
-                        help="noisy teacher: its accuracy is multiplied by this per table value beyond two (bigger "
-                             "tables are harder; 1 = the same accuracy for every table)")
+    # Flat settings: one phase, or the defaults of every --warmstart-phase.
+    for key, kind in PHASE_KEYS.items():
+        parser.add_argument(FLAT_FLAGS.get(key, "--warmstart-" + key.replace("_", "-")), dest=f"warmstart_{key}",
+                            type=kind, default=DEFAULTS[key], help=FLAT_HELP.get(key),
+                            choices=BLIND_SPOTS if key == "blind_spot" else None)
+    parser.add_argument("--warmstart-phase", action="append", default=None, metavar="KEY=VALUE,...",
+                        help="one warm-start phase, in order (repeat for more): its settings over the flat ones, e.g. "
+                             "'steps=600,learning_rate=3e-4,teacher_accuracy=0.6,blind_spot=last_unseen,"
+                             f"blind_spot_escape=0.02'; keys: {', '.join(PHASE_KEYS)}")
     parser.add_argument("--num-threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
 
 
 def run(args: argparse.Namespace) -> None:
     from nsr.data_cli import parse_options
 
+    phases = [parse_phase_flag(text) for text in args.warmstart_phase] if args.warmstart_phase else None
     out = prepare_base(args.model, args.output_dir, seed=args.seed, dataset_name=args.dataset_name,
                        task_options=parse_options(args.option),
-                       warmstart_steps=args.warmstart_steps, warmstart_lr=args.warmstart_lr,
+                       warmstart_steps=args.warmstart_steps, warmstart_lr=args.warmstart_learning_rate,
                        warmstart_batch_size=args.warmstart_batch_size, num_threads=args.num_threads,
                        teacher_accuracy=args.warmstart_teacher_accuracy, teacher_noise=args.warmstart_teacher_noise,
-                       teacher_decay=args.warmstart_teacher_decay)
+                       teacher_decay=args.warmstart_teacher_decay, blind_spot=args.warmstart_blind_spot,
+                       blind_spot_escape=args.warmstart_blind_spot_escape, phases=phases)
     print(f"wrote base policy to {out}")
 
 
 def prepare_base(model: str, output_dir, seed: int = 2025, dataset_name: str = "synthchart",
                  task_options: dict | None = None,
-                 warmstart_steps: int = WARMSTART_DEFAULTS["steps"], warmstart_lr: float = WARMSTART_DEFAULTS["lr"],
-                 warmstart_batch_size: int = WARMSTART_DEFAULTS["batch_size"], num_threads: int | None = None,
+                 warmstart_steps: int = DEFAULTS["steps"], warmstart_lr: float = DEFAULTS["learning_rate"],
+                 warmstart_batch_size: int = DEFAULTS["batch_size"], num_threads: int | None = None,
                  teacher_accuracy: float = 1.0, teacher_noise: float = 0.3, teacher_decay: float = 1.0,
+                 blind_spot: str = "none", blind_spot_escape: float = 0.0, phases: list[dict] | None = None,
                  shape=None) -> Path:
-    """Write the start policy to ``output_dir`` atomically and return its path."""
+    """Write the start policy to ``output_dir`` atomically and return its path.
+
+    The flat warm-start settings are one phase, or the defaults of each of ``phases`` (settings
+    dicts, nsr.warmstart.PHASE_KEYS)."""
     import torch
 
-    if warmstart_steps < 0 or warmstart_batch_size < 1 or not warmstart_lr > 0:
-        raise InputError("warm-start needs --warmstart-steps >= 0, --warmstart-batch-size >= 1, --warmstart-lr > 0")
-    if not 0 <= teacher_accuracy <= 1 or not teacher_noise > 0 or not 0 < teacher_decay <= 1:
-        raise InputError("noisy teacher needs --warmstart-teacher-accuracy in [0, 1], --warmstart-teacher-noise > 0 "
-                         "and --warmstart-teacher-decay in (0, 1]")
+    flat = {"steps": warmstart_steps, "learning_rate": warmstart_lr, "batch_size": warmstart_batch_size,
+            "teacher_accuracy": teacher_accuracy, "teacher_noise": teacher_noise, "teacher_decay": teacher_decay,
+            "blind_spot": blind_spot, "blind_spot_escape": blind_spot_escape}
+    phases = make_phases(flat, phases)
+    steps = sum(phase.steps for phase in phases)
     if num_threads:
         torch.set_num_threads(num_threads)
     output_dir = Path(output_dir)
@@ -82,30 +102,25 @@ def prepare_base(model: str, output_dir, seed: int = 2025, dataset_name: str = "
         from nsr.tiny import build_tiny_model, build_tokenizer
 
         # Validate the data (and the teacher) before building anything heavy.
-        problems = (load_problems(dataset_name, split="warmstart", seed=seed, **(task_options or {}))
-                    if warmstart_steps else None)
-        targets = None
-        if warmstart_steps and (teacher_accuracy < 1 or teacher_decay < 1):
-            from nsr.tasks.synthchart import teacher_answer
-
+        problems = load_problems(dataset_name, split="warmstart", seed=seed, **(task_options or {})) if steps else None
+        rows = None
+        if any(phase.steps and not phase.teacher.perfect for phase in phases):
             if not {"table", "question_type"} <= set(problems.columns):
-                raise InputError(f"--warmstart-teacher-accuracy < 1: the noisy teacher knows synthchart problems only, "
-                                 f"not {dataset_name!r}")
+                raise InputError(f"warm-start teacher (teacher_accuracy or teacher_decay < 1, or a blind spot): it "
+                                 f"knows synthchart problems only, not {dataset_name!r}")
             rows = problems.to_dict("records")
-            targets = lambda i, rng: teacher_answer(rows[i], rng, teacher_accuracy, teacher_noise, teacher_decay)  # noqa: E731
         tokenizer = build_tokenizer()
         policy = build_tiny_model(tokenizer, shape, seed=seed)
         losses = []
-        if warmstart_steps:
-            losses = warm_start(policy, tokenizer, list(problems["prompt"]), list(problems["answer"]),
-                                steps=warmstart_steps, lr=warmstart_lr, batch_size=warmstart_batch_size, seed=seed,
-                                targets=targets)
+        if steps:
+            losses = warm_start(policy, tokenizer, list(problems["prompt"]), list(problems["answer"]), phases,
+                                seed=seed, rows=rows)
         with atomic_path(output_dir) as tmp:
             policy.save_pretrained(tmp)
             tokenizer.save_pretrained(tmp)
             with open(tmp / "warmstart_log.csv", "w", newline="") as fh:
                 writer = csv.writer(fh)
-                writer.writerow(["step", "loss", "lr", "seconds"])
+                writer.writerow(LOG_COLUMNS)
                 writer.writerows(losses)
         return output_dir
     policy, processor = load_pretrained(model)
@@ -113,6 +128,23 @@ def prepare_base(model: str, output_dir, seed: int = 2025, dataset_name: str = "
         policy.save_pretrained(tmp)
         processor.save_pretrained(tmp)
     return output_dir
+
+
+# Task options that only score samples: the warm-start ignores them (as common.smk's warmstart_args does).
+SCORING_OPTIONS = ("credit", "numeric_match")
+
+
+def prepare_study_base(config: dict, output_dir, num_threads: int | None = None) -> Path:
+    """The base a study config's `base` job writes (its model, seed, warm-start and, for synthchart,
+    the study's task options), built in this process: for benchmarks that try bases without a study."""
+    warmstart, data = dict(config["base"].get("warmstart") or {}), config["data"]
+    options = {k: v for k, v in (data.get("options") or {}).items() if k not in SCORING_OPTIONS}
+    flat = {f"warmstart_{k}": warmstart.pop(k) for k in ("steps", "batch_size") if k in warmstart}
+    if "learning_rate" in warmstart:
+        flat["warmstart_lr"] = warmstart.pop("learning_rate")
+    return prepare_base(config["base"]["model"], output_dir, seed=config["base"]["seed"],
+                        task_options=options if data["dataset"] == "synthchart" else None,
+                        num_threads=num_threads, **flat, **warmstart)
 
 
 def load_pretrained(name: str):
@@ -168,12 +200,17 @@ def answer_logprob(model, tokenizer, prompts: list[str], answers: list[str], bat
     return torch.cat(out)
 
 
-def warm_start(model, tokenizer, prompts: list[str], answers: list[str], steps: int, lr: float,
-               batch_size: int, seed: int = 0, targets=None) -> list[tuple[int, float, float, float]]:
-    """Supervised warm-start (AdamW, warmup + cosine decay); returns (step, loss, lr, seconds) rows.
+def warm_start(model, tokenizer, prompts: list[str], answers: list[str], phases: list[Phase], seed: int = 0,
+               rows: list[dict] | None = None) -> list[tuple[int, int, float, float, float]]:
+    """Supervised warm-start in phases; returns (phase, step, loss, lr, seconds) rows (LOG_COLUMNS),
+    steps counted over all phases.
 
-    ``targets(i, rng)``, when given, draws the target of problem i afresh each time it is drawn
-    (a noisy teacher); else the target is ``answers[i]``.
+    Each phase starts a fresh AdamW with its own warmup + cosine decay to 0: a phase is a
+    warm-start of its own from where the last one ended (as the toy study ran them), so its
+    learning rate means what it says rather than a point on the previous schedule. A phase's
+    teacher (nsr.teacher) draws the target of problem i from ``rows[i]`` afresh each time it is
+    drawn; a perfect teacher's target is ``answers[i]``. Problem draws and teacher draws continue
+    from phase to phase, so one phase is the warm-start it always was.
     """
     import random
 
@@ -183,22 +220,28 @@ def warm_start(model, tokenizer, prompts: list[str], answers: list[str], steps: 
 
     generator = torch.Generator().manual_seed(seed)
     teacher_rng = random.Random(f"warm-start-teacher/{seed}")
-    optimizer = torch.optim.AdamW(model.parameters(), lr=lr, betas=(0.9, 0.98), weight_decay=0.01)
-    schedule = get_cosine_schedule_with_warmup(optimizer, max(1, math.ceil(0.05 * steps)), steps)
     model.train()
-    rows, start = [], time.perf_counter()
-    bar = tqdm(range(1, steps + 1), desc="warm-start", mininterval=2.0)
-    for step in bar:
-        idx = torch.randint(len(prompts), (batch_size,), generator=generator).tolist()
-        batch_answers = [targets(i, teacher_rng) if targets else answers[i] for i in idx]
-        batch = encode_sft(tokenizer, [prompts[i] for i in idx], batch_answers)
-        loss = model(**batch).loss
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-        optimizer.step()
-        rows.append((step, loss.item(), schedule.get_last_lr()[0], round(time.perf_counter() - start, 3)))
-        schedule.step()
-        bar.set_postfix(loss=f"{rows[-1][1]:.3f}")
+    log, start, step = [], time.perf_counter(), 0
+    for number, phase in enumerate(phases, 1):
+        if not phase.steps:
+            continue
+        teacher = None if phase.teacher.perfect else phase.teacher
+        optimizer = torch.optim.AdamW(model.parameters(), lr=phase.learning_rate, betas=(0.9, 0.98), weight_decay=0.01)
+        schedule = get_cosine_schedule_with_warmup(optimizer, max(1, math.ceil(0.05 * phase.steps)), phase.steps)
+        desc = "warm-start" if len(phases) == 1 else f"warm-start phase {number}/{len(phases)}"
+        bar = tqdm(range(phase.steps), desc=desc, mininterval=2.0)
+        for _ in bar:
+            step += 1
+            idx = torch.randint(len(prompts), (phase.batch_size,), generator=generator).tolist()
+            batch_answers = [teacher.target(rows[i], teacher_rng) if teacher else answers[i] for i in idx]
+            batch = encode_sft(tokenizer, [prompts[i] for i in idx], batch_answers)
+            loss = model(**batch).loss
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+            optimizer.step()
+            log.append((number, step, loss.item(), schedule.get_last_lr()[0], round(time.perf_counter() - start, 3)))
+            schedule.step()
+            bar.set_postfix(loss=f"{log[-1][2]:.3f}")
     model.eval()
-    return rows
+    return log

@@ -8,7 +8,7 @@ from typing import Any
 import pandas as pd
 
 from nsr.io import InputError, write_parquet
-from nsr.rewards import CREDITS
+from nsr.rewards import CREDITS, NUMERIC_MATCHES
 from nsr.tasks import REQUIRED_COLUMNS, load_task
 
 
@@ -36,10 +36,11 @@ def validate_rows(frame: pd.DataFrame, source: str) -> pd.DataFrame:
         raise InputError(f"{source}: duplicate problem_id {dup!r}")
     if frame["answer"].isna().any():
         raise InputError(f"{source}: column 'answer' has missing values")
-    if "credit" in frame.columns:
-        bad = frame.loc[~frame["credit"].isin(CREDITS), "credit"]
-        if len(bad):
-            raise InputError(f"{source}: column 'credit' must be one of {list(CREDITS)}, found {bad.iloc[0]!r}")
+    for column, values in (("credit", CREDITS), ("numeric_match", NUMERIC_MATCHES)):  # per-problem scoring
+        if column in frame.columns:
+            bad = frame.loc[~frame[column].isin(values), column]
+            if len(bad):
+                raise InputError(f"{source}: column '{column}' must be one of {list(values)}, found {bad.iloc[0]!r}")
     return frame
 
 

@@ -9,6 +9,10 @@ accuracy, 1 or 0. "graded" adds partial credit for a numeric gold answered outsi
 tolerance (1 - relative error, down to 0); "ranking" gives the fraction of positions a
 ranking has right. Other wrong answers (a wrong label) earn 0, and full credit (1.0) is
 exactly the binary verdict, so ``full_credit`` means the same whatever the credit.
+
+Numeric match (a problem's ``numeric_match`` column, set by a task option): "relaxed" (default,
+ChartQA's 5% tolerance) or "exact" (the number must equal the answer): exact matching makes a
+big answer space (3-digit sums) a guess problem instead of a target within reach of near misses.
 """
 
 from __future__ import annotations
@@ -23,6 +27,9 @@ FULL_CREDIT = 1.0
 # Relative tolerance of ChartQA's "relaxed accuracy".
 RELATIVE_TOLERANCE = 0.05
 CREDITS = ("binary", "graded", "ranking")
+NUMERIC_MATCHES = ("relaxed", "exact")
+# Per-problem scoring columns of a problem set and their values when a set has no such column.
+SCORING_DEFAULTS = {"credit": "binary", "numeric_match": "relaxed"}
 # Longest candidate handed to math-verify: sympy on huge inputs is the one slow path left
 # when timeouts are off (they need signal.alarm, i.e. the main thread).
 _MATH_MAX_CHARS = 400
@@ -132,23 +139,35 @@ def _math_equal(gold: str, pred: str) -> bool:
         return False
 
 
+def row_scoring(problems) -> list[tuple[str, str]]:
+    """(credit, numeric_match) of each problem of a DataFrame (or a mapping of column lists, as TRL
+    hands a reward function its batch): the arguments of ``score`` after completion and answer."""
+    size = len(problems["answer"])
+    columns = [problems[name] if name in problems and problems[name] is not None else [default] * size
+               for name, default in SCORING_DEFAULTS.items()]
+    return list(zip(*columns))
+
+
 @functools.lru_cache(maxsize=1 << 14)  # completions repeat (a group's samples, short answers): score each once
-def score(completion: str, answer: str, credit: str = "binary") -> float:
+def score(completion: str, answer: str, credit: str = "binary", numeric_match: str = "relaxed") -> float:
     """Reward in [0, 1] of ``completion`` for gold ``answer`` (never raises on model output).
 
-    Numeric gold: relaxed 5% match of the extracted answer, or of its last number.
+    Numeric gold: relaxed 5% match (``numeric_match="exact"``: equality) of the extracted answer,
+    or of its last number.
     Text gold: case-insensitive exact match after stripping whitespace / trailing period.
     LaTeX-like gold (\\frac{1}{2}, 2\\sqrt{3}, ...): math-verify equivalence as a fallback.
     ``credit`` (one of CREDITS) grades the answers that miss; see the module docstring.
     """
     if credit not in CREDITS:
         raise ValueError(f"credit must be one of {CREDITS}, got {credit!r}")
+    if numeric_match not in NUMERIC_MATCHES:
+        raise ValueError(f"numeric_match must be one of {NUMERIC_MATCHES}, got {numeric_match!r}")
     completion = "" if completion is None else str(completion)
     answer = "" if answer is None else str(answer)
     pred = extract_answer(completion)
     gold = _strip_answer(_clean(answer))
     gold_value = parse_number(gold)
-    if _is_correct(pred, gold, gold_value):
+    if _is_correct(pred, gold, gold_value, numeric_match == "exact"):
         return FULL_CREDIT
     if credit == "ranking":
         return _ranking_credit(pred, gold)
@@ -169,24 +188,25 @@ def _predicted_number(pred: str) -> float | None:
     return value if value is not None else _last_number(pred)
 
 
-def _is_correct(pred: str, gold: str, gold_value: float | None) -> bool:
+def _is_correct(pred: str, gold: str, gold_value: float | None, exact: bool = False) -> bool:
     if gold_value is not None:
+        match = (lambda p, g: p == g) if exact else relaxed_match
         pred_value = parse_number(pred)
         if pred_value is not None:
-            return relaxed_match(pred_value, gold_value)
+            return match(pred_value, gold_value)
         # LaTeX / fractions for a numeric gold ("\\frac{1}{2}" or "1/2" for 0.5)
         if ("\\" in pred or "/" in pred) and _math_equal(gold, pred):
             return True
         pred_value = _last_number(pred)
-        return pred_value is not None and relaxed_match(pred_value, gold_value)
+        return pred_value is not None and match(pred_value, gold_value)
     if _normalise_text(pred) == _normalise_text(gold):
         return True
     return bool(_MATHY.search(gold)) and _math_equal(gold, pred)
 
 
 def _numeric_credit(pred_value: float | None, gold_value: float) -> float:
-    """1 - relative error, clipped at 0 (a miss of 50% earns 0.5); only called outside the tolerance,
-    so it stays below 0.95. A gold of 0 has no relative error: a miss earns 0."""
+    """1 - relative error, clipped at 0 (a miss of 50% earns 0.5); only called for a wrong answer, so it
+    stays below 1 (below 0.95 under relaxed matching). A gold of 0 has no relative error: a miss earns 0."""
     if pred_value is None or gold_value == 0:
         return 0.0
     return max(0.0, 1.0 - abs(pred_value - gold_value) / abs(gold_value))

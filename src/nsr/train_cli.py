@@ -212,13 +212,13 @@ def steps_per_generation(config) -> float:
     return config.steps_per_generation * config.num_iterations / config.gradient_accumulation_steps
 
 
-def reward_correctness(completions, answer, credit=None, **_):
+def reward_correctness(completions, answer, credit=None, numeric_match=None, **_):
     """TRL reward function: nsr.rewards.score of each completion against the `answer` column,
-    graded as the problem's `credit` column says (binary without one)."""
-    from nsr.rewards import score
+    graded and matched as the problem's `credit` and `numeric_match` columns say (nsr.rewards.row_scoring)."""
+    from nsr.rewards import row_scoring, score
 
-    credit = credit if credit is not None else ["binary"] * len(completions)
-    return [score(_completion_text(c), str(a), k) for c, a, k in zip(completions, answer, credit)]
+    scoring = row_scoring({"answer": answer, "credit": credit, "numeric_match": numeric_match})
+    return [score(_completion_text(c), str(a), *s) for c, a, s in zip(completions, answer, scoring)]
 
 
 def _completion_text(completion) -> str:

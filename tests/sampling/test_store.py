@@ -159,7 +159,7 @@ def test_correct_is_full_credit_whatever_the_reward(model_dir, problems, tmp_pat
     """Partial credit (a graded reward below 1) is never a correct sample: Pass@k counts full credit only."""
     import nsr.rewards
 
-    monkeypatch.setattr(nsr.rewards, "score", lambda completion, answer, credit="binary": 0.99 if len(completion) % 2 else 1.0)
+    monkeypatch.setattr(nsr.rewards, "score", lambda completion, answer, *scoring: 0.99 if len(completion) % 2 else 1.0)
     frame = sample_to_file(model_dir, problems, tmp_path / "g.parquet", SamplingSettings(num_samples=6, max_new_tokens=5),
                            backend="hf", progress=False)
     assert set(frame["reward"]) == {0.99, 1.0}

@@ -47,13 +47,26 @@ MISTAKES = {
     "noisy teacher off synthchart": (lambda c, t: (c["data"].update(dataset=pool(t / "p.parquet", 40), options={}),
                                                   c["data"].pop("extra_test_sets"),
                                                   c["base"]["warmstart"].update(teacher_accuracy=0.3)),
-                                     "base.warmstart.teacher_accuracy: the noisy teacher warm-starts the embedded model "
+                                     "base.warmstart.teacher_accuracy: the warm-start teacher (noise, blind spots) warm-starts the embedded model "
                                      "on synthchart only (base.model: embedded, data.dataset: synthchart)"),
     "teacher decay on a hub model": (lambda c, _: c["base"].update(model="org/model", warmstart={"teacher_decay": 0.5}),
-                                     "base.warmstart.teacher_decay: the noisy teacher warm-starts the embedded model "
+                                     "base.warmstart.teacher_decay: the warm-start teacher (noise, blind spots) warm-starts the embedded model "
                                      "on synthchart only (base.model: embedded, data.dataset: synthchart)"),
     "teacher accuracy above 1": (lambda c, _: c["base"]["warmstart"].update(teacher_accuracy=1.5),
                                  "base.warmstart.teacher_accuracy: must be <= 1, got 1.5"),
+    "phase learning rate 0": (lambda c, _: c["base"]["warmstart"].update(phases=[{"steps": 5}, {"learning_rate": 0}]),
+                              "base.warmstart.phases[1].learning_rate: must be > 0, got 0"),
+    "phase key typo": (lambda c, _: c["base"]["warmstart"].update(phases=[{"stesp": 5}]),
+                       "base.warmstart.phases[0].stesp: unknown key (did you mean steps?)"),
+    "unknown blind spot": (lambda c, _: c["base"]["warmstart"].update(phases=[{}, {"blind_spot": "last_seen"}]),
+                           "base.warmstart.phases[1].blind_spot: 'last_seen' is not one of none, last_unseen, "
+                           "no_carry (did you mean last_unseen?)"),
+    "no phases": (lambda c, _: c["base"]["warmstart"].update(phases=[]), "base.warmstart.phases: must not be empty"),
+    "blind spot on a hub model": (lambda c, _: c["base"].update(model="org/model", warmstart={
+                                      "phases": [{"steps": 5}, {"steps": 5, "blind_spot": "no_carry"}]}),
+                                  "base.warmstart.phases[1].blind_spot: the warm-start teacher (noise, blind spots) "
+                                  "warm-starts the embedded model on synthchart only (base.model: embedded, "
+                                  "data.dataset: synthchart)"),
     "teacher key typo": (lambda c, _: c["base"]["warmstart"].update(teacher_nosie=0.3),
                          "base.warmstart.teacher_nosie: unknown key (did you mean teacher_noise?)"),
     "top-level typo": (lambda c, _: c.update(sampleing=c.pop("sampling")),

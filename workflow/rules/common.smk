@@ -48,7 +48,7 @@ RULE_NAMES = ["subset", "base", "train", "sample", "passk", "plot"]
 # training and everything downstream, while editing plotting.py re-runs only the plots.
 STAGE_MODULES = {
     "subset": ["data.py", "data_cli.py", "tasks/__init__.py", "tasks/_common.py"],
-    "base": ["base.py", "tiny.py", "vlm.py", "tasks/synthchart.py", "data.py", "model_source.py", "numerics.py"],
+    "base": ["base.py", "warmstart.py", "teacher.py", "tiny.py", "vlm.py", "tasks/synthchart.py", "data.py", "model_source.py", "numerics.py"],
     "train": [
         "trainer/", "objectives.py", "train_cli.py", "sampling/decoding.py", "rewards.py", "vlm.py", "data.py",
         "model_source.py", "numerics.py", "trl_args.py", "forms.py", "passk.py", "tasks/synthchart.py",  # the last three: held-out eval
@@ -182,13 +182,17 @@ def warmstart_args():
     study's task options when the study is synthchart (same question mix, table sizes ...)."""
     flags = {"steps": "--warmstart-steps", "learning_rate": "--warmstart-lr", "batch_size": "--warmstart-batch-size",
              "teacher_accuracy": "--warmstart-teacher-accuracy", "teacher_noise": "--warmstart-teacher-noise",
-             "teacher_decay": "--warmstart-teacher-decay"}
+             "teacher_decay": "--warmstart-teacher-decay", "blind_spot": "--warmstart-blind-spot",
+             "blind_spot_escape": "--warmstart-blind-spot-escape"}
     warmstart = config["base"].get("warmstart", {})
     # Fixed order: the same settings written in another key order must not re-run the base job.
     args = [f"{flag} {warmstart[key]}" for key, flag in flags.items() if key in warmstart]
+    # Phases in order, each one --warmstart-phase 'key=value,...' over the flat settings.
+    args += [f"--warmstart-phase '{','.join(f'{k}={v}' for k, v in sorted(phase.items()))}'"
+             for phase in warmstart.get("phases") or []]
     if config["base"]["model"] == "embedded" and config["data"]["dataset"] == "synthchart":
-        # credit grades training rewards only: switching it must not re-run the warm-start.
-        options = {k: v for k, v in config["data"].get("options", {}).items() if k != "credit"}
+        # credit and numeric_match score training rewards only: switching them must not re-run the warm-start.
+        options = {k: v for k, v in config["data"].get("options", {}).items() if k not in ("credit", "numeric_match")}
         args += option_flags(options)
     return " ".join(args)
 

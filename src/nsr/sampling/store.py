@@ -36,17 +36,17 @@ SAMPLE_COLUMNS = ("problem_id", "sample_idx", "completion", "extracted", "answer
 
 
 def score_rows(problems: pd.DataFrame, completions: Sequence[Sequence[str]]) -> pd.DataFrame:
-    """One row per sample: reward as the problem's ``credit`` grades it, correct = full credit (the
-    task's own accuracy, what Pass@k counts), whatever a training threshold was."""
-    from nsr.rewards import extract_answer, full_credit, score
+    """One row per sample: reward as the problem's ``credit`` and ``numeric_match`` score it, correct =
+    full credit (the task's own accuracy, what Pass@k counts), whatever a training threshold was."""
+    from nsr.rewards import extract_answer, full_credit, row_scoring, score
 
-    credits = problems["credit"] if "credit" in problems.columns else ["binary"] * len(problems)
     records = []
-    for problem_id, answer, credit, samples in zip(problems["problem_id"], problems["answer"], credits, completions):
+    for problem_id, answer, scoring, samples in zip(problems["problem_id"], problems["answer"], row_scoring(problems),
+                                                    completions):
         scored = {}  # a problem's samples repeat (short answers, many samples): score each distinct text once
         for idx, text in enumerate(samples):
             if text not in scored:
-                reward = float(score(text, answer, credit))
+                reward = float(score(text, answer, *scoring))
                 scored[text] = (extract_answer(text), reward, full_credit(reward))
             extracted, reward, correct = scored[text]
             records.append((problem_id, idx, text, extracted, answer, reward, correct))
@@ -70,9 +70,11 @@ def _model_fingerprint(model_dir: str | Path) -> str:
 
 
 def _problem_fingerprint(problems: pd.DataFrame) -> str:
-    # credit changes the rewards, so partials scored under another credit are not reused
-    text = json.dumps([[str(r.problem_id), str(r.answer), repr(plain_prompt(r.prompt)), getattr(r, "credit", "binary")]
-                       for r in problems.itertuples()])
+    # credit and numeric_match change the rewards, so partials scored under others are not reused
+    from nsr.rewards import row_scoring
+
+    text = json.dumps([[str(r.problem_id), str(r.answer), repr(plain_prompt(r.prompt)), *scoring]
+                       for r, scoring in zip(problems.itertuples(), row_scoring(problems))])
     digest = hashlib.sha256(text.encode())
     for image in problems["image"] if "image" in problems.columns else ():
         digest.update(_image_bytes(image))

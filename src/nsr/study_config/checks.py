@@ -118,6 +118,29 @@ def _method_errors(config: dict, workflow_dir: Path) -> list[str]:
     return unique(errors)
 
 
+def _phases(warmstart: dict) -> list[tuple[str, dict]]:
+    """(key, settings) of each warm-start phase: the flat keys are every phase's defaults (nsr.warmstart)."""
+    flat = {k: v for k, v in warmstart.items() if k != "phases"}
+    if not warmstart.get("phases"):
+        return [("base.warmstart", flat)]
+    return [(f"base.warmstart.phases[{i}]", {**flat, **phase}) for i, phase in enumerate(warmstart["phases"])]
+
+
+def _teacher_keys(warmstart: dict) -> list[str]:
+    """The keys that give some phase a teacher other than the perfect one (it needs synthchart's tables)."""
+    keys = []
+    for key, phase in _phases(warmstart):
+        if phase.get("steps", 1):
+            keys += [f"{key}.{name}" for name in ("teacher_accuracy", "teacher_decay") if phase.get(name, 1) < 1]
+            keys += [f"{key}.blind_spot"] if phase.get("blind_spot", "none") != "none" else []
+    return keys
+
+
+def _warmstart_steps(warmstart: dict) -> int:
+    """Warm-start steps over all phases (a flat `steps` left out: the default, some)."""
+    return sum(phase.get("steps", 1) for _, phase in _phases(warmstart))
+
+
 def semantic_errors(config: dict, workflow_dir: str | Path = WORKFLOW_DIR) -> list[str]:
     """Mistakes a schema cannot see; ``config`` must have passed the schema. Relative data and
     model paths are taken from the current directory (Snakemake's working directory)."""
@@ -147,16 +170,15 @@ def semantic_errors(config: dict, workflow_dir: str | Path = WORKFLOW_DIR) -> li
         errors += _dataset_errors(key, dataset, merged, {"test": (f"{key}.size", spec.get("size"))},
                                   study_pool=(data["dataset"], data["train_size"]))
     model = config["base"]["model"]
-    warmstart = config["base"].get("warmstart", {})
-    teacher = [key for key in ("teacher_accuracy", "teacher_decay") if warmstart.get(key, 1) < 1]
+    teacher = _teacher_keys(config["base"].get("warmstart", {}))
     if teacher and (model != "embedded" or data["dataset"] != "synthchart"):
-        errors.append(f"base.warmstart.{teacher[0]}: the noisy teacher warm-starts the embedded model on "
+        errors.append(f"{teacher[0]}: the warm-start teacher (noise, blind spots) warm-starts the embedded model on "
                       "synthchart only (base.model: embedded, data.dataset: synthchart)")
     if model != "embedded":
         error = model_source_error(model)
         if error:
             errors.append(f"base.model: {error}")
-    elif data["dataset"] == "synthchart" and study_ok and config["base"].get("warmstart", {}).get("steps") != 0:
+    elif data["dataset"] == "synthchart" and study_ok and _warmstart_steps(config["base"].get("warmstart", {})):
         # The embedded base warm-starts on synthchart's warm-start pool drawn with data.options.
         from nsr.tasks import synthchart
 

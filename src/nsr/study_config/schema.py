@@ -15,8 +15,11 @@ _FLOAT_TEXT = re.compile(r"^[-+]?(\d+\.?\d*|\.\d+)[eE][-+]?\d+$")  # YAML 1.1 re
 
 
 def _key(path: Iterable[Any], *more: Any) -> str:
-    parts = [str(p) for p in (*path, *more)]
-    return ".".join(parts) if parts else "config"
+    """The key path as written in messages: base.warmstart.phases[1].learning_rate."""
+    text = ""
+    for part in (*path, *more):
+        text += f"[{part}]" if isinstance(part, int) else f".{part}" if text else str(part)
+    return text or "config"
 
 
 def suggest(word: str, choices: Iterable[str]) -> str:

@@ -5,11 +5,14 @@
     load(split: str, num: int | None, seed: int, **options) -> list[dict]
 
 and a generated task also ``check_size(split, num, **options)``. ``load`` returns rows
-``{problem_id: str, prompt: str | list[chat message], answer: str, image?: bytes, credit?: str}``.
+``{problem_id: str, prompt: str | list[chat message], answer: str, image?: bytes, credit?: str,
+numeric_match?: str}``.
 Splits: "warmstart" (supervised warm-start of the embedded base), "train" (RL), "test".
 
 ``credit`` (nsr.rewards.CREDITS) is how rewards grade a wrong answer; a task sets it when its
 option ``credit=graded`` asks for partial credit. No column means binary rewards.
+``numeric_match`` (nsr.rewards.NUMERIC_MATCHES) is how a numeric answer is matched: no column
+means relaxed (within 5%); synthchart's option ``numeric_match=exact`` sets "exact".
 """
 
 from __future__ import annotations

@@ -23,6 +23,7 @@ import random
 import string
 
 from nsr.io import InputError
+from nsr.rewards import NUMERIC_MATCHES
 from nsr.tasks import graded_credit
 
 SPLITS = {"warmstart": range(0, 7), "train": range(7, 9), "test": range(9, 10)}  # hash % 10
@@ -90,51 +91,26 @@ def is_well_formed(table: dict[str, int], qtype: str, answer: str) -> bool:
     raise InputError(f"synthchart: unknown question type {qtype!r}; known: {list(QUESTION_TYPES)}")
 
 
-def noisy_answer(table: dict[str, int], qtype: str, rng: random.Random, noise: float,
-                 a: str | None = None, b: str | None = None) -> str:
-    """A plausible wrong answer: the same question answered from the table as read with noise.
-
-    Every value is read as value + N(0, (noise * spread)^2), spread = max - min of the table's
-    values (1 for a one-value spread), and the answer recomputed; draws that happen to be right
-    are redrawn. So the wrong answer is well formed and confuses values that lie close together
-    (near misses are likely, far ones rare). Falls back to a uniformly drawn wrong answer of
-    the same form when noise cannot make one (e.g. noise 0).
-    """
-    correct = compute_answer(table, qtype, a, b)
-    spread = max(max(table.values()) - min(table.values()), 1)
-    for _ in range(32):
-        read = {k: v + rng.gauss(0.0, noise * spread) for k, v in table.items()} if noise > 0 else table
-        if qtype in ("lookup", "diff", "sum"):
-            read = {k: round(v) for k, v in read.items()}
-        answer = compute_answer(read, qtype, a, b)
-        if answer != correct:
-            return answer
-    labels = list(table)
+def answer_space(table: dict[str, int], qtype: str, value_range: tuple[int, int]) -> int:
+    """How many well-formed answers a question has that the task could make right (what a uniform
+    guess picks among: chance is 1 / this): the labels for max / min / 2nd, n! orders for rank,
+    ordered picks of min(3, n) labels for top3, the values a lookup / positive diff / sum of two
+    distinct values in ``value_range`` can take."""
+    low, high = value_range
+    n = len(table)
     if qtype in ("max", "min", "second"):
-        return rng.choice([label for label in labels if label != correct])
-    if qtype in ("rank", "top3") and len(table) > 2:
-        order = sorted(table, key=table.get, reverse=True)
-        i = rng.randrange(min(3, len(order) - 1) if qtype == "top3" else len(order) - 1)
-        order[i], order[i + 1] = order[i + 1], order[i]
-        return "".join(order[:3] if qtype == "top3" else order)
-    if qtype in ("rank", "top3"):
-        return correct[::-1]
-    return str(int(correct) + rng.choice((-1, 1)))
-
-
-def teacher_answer(row: dict, rng: random.Random, accuracy: float, noise: float, decay: float = 1.0) -> str:
-    """Warm-start target of a noisy teacher for one synthchart row: the right answer with
-    probability ``accuracy * decay ** (n - 2)`` for a table of n values (bigger tables are harder),
-    else ``noisy_answer`` (a plausible wrong answer, always well formed).
-
-    What pretraining gives an LLM: certainty about the form of an answer, uncertainty about its
-    content, and problems it mostly gets wrong. Drawn afresh each time the row is drawn, so the
-    student learns a distribution.
-    """
-    spec = json.loads(row["table"])
-    if rng.random() < accuracy * decay ** (len(spec["values"]) - 2):
-        return row["answer"]
-    return noisy_answer(spec["values"], row["question_type"], rng, noise, spec["a"], spec["b"])
+        return n
+    if qtype == "rank":
+        return math.factorial(n)
+    if qtype == "top3":
+        return math.perm(n, min(3, n))
+    if qtype == "lookup":
+        return high - low + 1
+    if qtype == "diff":
+        return high - low  # 1 .. high - low
+    if qtype == "sum":
+        return 2 * (high - low) - 1  # 2 low + 1 .. 2 high - 1
+    raise InputError(f"synthchart: unknown question type {qtype!r}; known: {list(QUESTION_TYPES)}")
 
 
 def _draw(rng: random.Random, types, min_categories, max_categories, value_range, shuffle_labels) -> dict:
@@ -213,7 +189,8 @@ def answer_credit(qtype: str) -> str:
     return GRADED_CREDIT.get(qtype, "binary")
 
 
-OPTIONS = ("render", "types", "min_categories", "max_categories", "value_range", "shuffle_labels", "credit")
+OPTIONS = ("render", "types", "min_categories", "max_categories", "value_range", "shuffle_labels", "credit",
+           "numeric_match")
 # Problems per split a study may ask for: a typo'd size (100 000) fails at config time instead of
 # writing (and later sampling 256 times) that many problems. The warm-start pool is this size.
 MAX_PROBLEMS = DEFAULT_SIZES["warmstart"]
@@ -236,13 +213,20 @@ def _parse_types(types) -> dict:
 
 
 def parse_options(render: str = "text", types=DEFAULT_TYPES, min_categories: int = 2, max_categories: int = 5,
-                  value_range=(1, 9), shuffle_labels: bool = True, credit: str = "binary", **unknown) -> dict:
+                  value_range=(1, 9), shuffle_labels: bool = True, credit: str = "binary",
+                  numeric_match: str = "relaxed", **unknown) -> dict:
     """Task options (Python values or the strings of `--option key=value`: value_range "1,20",
     types "max,rank" or a {type: weight} mapping) checked and normalised; InputError names the option.
-    credit=graded makes load add each row's ``credit`` (answer_credit) for graded rewards."""
+    credit=graded makes load add each row's ``credit`` (answer_credit) for graded rewards;
+    numeric_match=exact each row's ``numeric_match`` (nsr.rewards.score: a number is right only when
+    it equals the answer, not within 5%), so sums of 3-digit values cannot be guessed near."""
     if unknown:
         raise InputError(f"synthchart: unknown option(s) {sorted(unknown)}; known options: {sorted(OPTIONS)}")
     credit = "graded" if graded_credit("synthchart", credit) else "binary"
+    numeric_match = str(numeric_match).strip()
+    if numeric_match not in NUMERIC_MATCHES:
+        raise InputError(f"synthchart: option 'numeric_match' must be one of {list(NUMERIC_MATCHES)}, "
+                         f"got {numeric_match!r}")
     min_categories = _as_int("min_categories", min_categories)
     max_categories = _as_int("max_categories", max_categories)
     shuffle_labels = _as_bool("shuffle_labels", shuffle_labels)
@@ -261,7 +245,8 @@ def parse_options(render: str = "text", types=DEFAULT_TYPES, min_categories: int
     if value_range[1] - value_range[0] + 1 < max_categories:
         raise InputError(f"synthchart: value_range {value_range} too small for {max_categories} distinct values")
     return {"render": render, "types": types, "min_categories": min_categories, "max_categories": max_categories,
-            "value_range": value_range, "shuffle_labels": shuffle_labels, "credit": credit}
+            "value_range": value_range, "shuffle_labels": shuffle_labels, "credit": credit,
+            "numeric_match": numeric_match}
 
 
 def _pairs(qtype: str, table: dict[str, int]):
@@ -347,6 +332,8 @@ def load(split: str, num: int | None, seed: int, **options) -> list[dict]:
         }
         if graded:
             row["credit"] = answer_credit(problem["question_type"])
+        if opts["numeric_match"] != "relaxed":
+            row["numeric_match"] = opts["numeric_match"]
         if render == "image":
             kind = CHART_KINDS[int(digest[8:16], 16) % len(CHART_KINDS)]
             row["prompt"] = IMAGE_QUESTIONS[problem["question_type"]].format(a=problem["a"], b=problem["b"])

@@ -118,7 +118,7 @@ class HeldOutEvalCallback(TrainerCallback):
         import pandas as pd
 
         from nsr.forms import classify
-        from nsr.rewards import score
+        from nsr.rewards import row_scoring, score
         from nsr.sampling.decoding import encode_problems, eos_ids, problem_seed, shared_prefix_sample
         from nsr.vlm import tokenizer_of
 
@@ -137,16 +137,18 @@ class HeldOutEvalCallback(TrainerCallback):
                                              list(batch["image"]) if images else None)
                 kw = dict(max_new_tokens=self.max_new_tokens, eos_token_id=eos, pad_token_id=pad, extra_inputs=extra)
                 greedy = shared_prefix_sample(model, ids, 1, temperature=0, **kw)
-                for tokens, answer in zip(greedy, batch["answer"]):
+                scorings = row_scoring(batch)  # exact numeric matching changes what counts as correct
+                for tokens, answer, scoring in zip(greedy, batch["answer"], scorings):
                     text = tokenizer.decode(tokens[0], skip_special_tokens=True)
-                    greedy_correct += float(full_credit(score(text, str(answer))))
+                    greedy_correct += float(full_credit(score(text, str(answer), *scoring)))
                 seeds = [problem_seed(self.seed, pid) for pid in batch["problem_id"]]
                 sampled, entropies = shared_prefix_sample(model, ids, self.num_samples, temperature=self.temperature,
                                                           seeds=seeds, return_entropies=True, **kw)
-                for pid, answer, per_prompt, per_entropy in zip(batch["problem_id"], batch["answer"], sampled, entropies):
+                for pid, answer, scoring, per_prompt, per_entropy in zip(batch["problem_id"], batch["answer"], scorings,
+                                                                         sampled, entropies):
                     for idx, (tokens, values) in enumerate(zip(per_prompt, per_entropy)):
                         text = tokenizer.decode(tokens, skip_special_tokens=True)
-                        rows.append((str(pid), idx, text, bool(full_credit(score(text, str(answer))))))
+                        rows.append((str(pid), idx, text, bool(full_credit(score(text, str(answer), *scoring)))))
                         entropy_sum += sum(values)
                         entropy_count += len(values)
         finally:

@@ -1,0 +1,78 @@
+"""Warm-start phases of the embedded base: what each phase trains on and how long (no torch here).
+
+A base with skill and uncertainty takes two phases: clean targets until the skill is learned,
+then a short noisy phase (a noisy teacher, maybe with a blind spot) that gives the prior its
+uncertainty. Each phase has its own steps, learning rate, batch size and teacher (nsr.teacher).
+The flat settings (`base.warmstart.steps` ..., `nsr base --warmstart-*`) are every phase's
+defaults; without phases they are the one phase, which is the warm-start as it always was.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from nsr.io import InputError
+from nsr.teacher import BLIND_SPOTS, Teacher
+
+# Phase settings (config keys, `--warmstart-phase` keys) -> type, defaults of the flat settings.
+PHASE_KEYS = {"steps": int, "learning_rate": float, "batch_size": int, "teacher_accuracy": float,
+              "teacher_noise": float, "teacher_decay": float, "blind_spot": str, "blind_spot_escape": float}
+DEFAULTS = {"steps": 420, "learning_rate": 1e-3, "batch_size": 32, "teacher_accuracy": 1.0, "teacher_noise": 0.3,
+            "teacher_decay": 1.0, "blind_spot": "none", "blind_spot_escape": 0.0}
+# Bounds of each numeric setting, as the config schema says them too.
+_BOUNDS = {"steps": (lambda v: v >= 0, ">= 0"), "learning_rate": (lambda v: v > 0, "> 0"),
+           "batch_size": (lambda v: v >= 1, ">= 1"), "teacher_accuracy": (lambda v: 0 <= v <= 1, "in [0, 1]"),
+           "teacher_noise": (lambda v: v > 0, "> 0"), "teacher_decay": (lambda v: 0 < v <= 1, "in (0, 1]"),
+           "blind_spot_escape": (lambda v: 0 <= v <= 1, "in [0, 1]")}
+
+
+@dataclass(frozen=True)
+class Phase:
+    steps: int
+    learning_rate: float
+    batch_size: int = DEFAULTS["batch_size"]
+    teacher: Teacher = field(default_factory=Teacher)
+
+
+def make_phase(settings: dict, where: str) -> Phase:
+    """A Phase from settings (values as Python or as text); InputError names ``where`` and the key."""
+    unknown = sorted(set(settings) - set(PHASE_KEYS))
+    if unknown:
+        raise InputError(f"{where}: unknown setting(s) {unknown}; known: {list(PHASE_KEYS)}")
+    values = {}
+    for key, kind in PHASE_KEYS.items():
+        raw = settings.get(key, DEFAULTS[key])
+        try:
+            value = kind(raw) if kind is not int or float(raw) == int(float(raw)) else None
+        except (TypeError, ValueError):
+            value = None
+        if value is None:
+            raise InputError(f"{where}.{key}: must be {'an integer' if kind is int else 'a number'}, got {raw!r}")
+        if key == "blind_spot" and value not in BLIND_SPOTS:
+            raise InputError(f"{where}.{key}: {value!r} is not one of {', '.join(BLIND_SPOTS)}")
+        if key in _BOUNDS and not _BOUNDS[key][0](value):
+            raise InputError(f"{where}.{key}: must be {_BOUNDS[key][1]}, got {raw!r}")
+        values[key] = int(float(raw)) if kind is int else value
+    teacher = Teacher(values["teacher_accuracy"], values["teacher_noise"], values["teacher_decay"],
+                      values["blind_spot"], values["blind_spot_escape"])
+    return Phase(values["steps"], values["learning_rate"], values["batch_size"], teacher)
+
+
+def make_phases(defaults: dict, phases: list[dict] | None = None, where: str = "warm-start") -> list[Phase]:
+    """The warm-start's phases: each of ``phases`` over the flat ``defaults``, or the defaults as one phase."""
+    if phases is not None and not phases:
+        raise InputError(f"{where}: phases must not be empty (leave them out for one phase)")
+    if not phases:
+        return [make_phase(defaults, where)]
+    return [make_phase({**defaults, **phase}, f"{where} phase {number}") for number, phase in enumerate(phases, 1)]
+
+
+def parse_phase_flag(text: str) -> dict[str, str]:
+    """`--warmstart-phase 'steps=600,learning_rate=3e-4,blind_spot=last_unseen'` as {key: text}."""
+    settings = {}
+    for part in filter(None, (p.strip() for p in text.split(","))):
+        key, sep, value = part.partition("=")
+        if not sep:
+            raise InputError(f"--warmstart-phase {text!r}: expected KEY=VALUE pairs separated by commas, got {part!r}")
+        settings[key.strip()] = value.strip()
+    return settings
