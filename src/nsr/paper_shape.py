@@ -8,7 +8,8 @@ held-out eval_entropy of results/models/{method}/seed*/train_log.csv; in percent
     S2 Pass@n: NSR >= base - 1; W-REINFORCE >= base - 1; PSR <= NSR - 2
     S3 W-REINFORCE within 2 of the best method at k = 1 and at k = n
     S4 held-out entropy at the end of training: PSR lowest, NSR highest of the trained methods
-    S5 base Pass@1 in [10, 50], base Pass@n <= 95
+    S5 base Pass@1 in [10, 70], base Pass@n <= 97 (room both ways; the paper's base, Qwen2.5-Math-7B on
+       MATH, is at 63.2 and 96.9)
 
 Used by benchmarks/paper_shape.py (one study) and nsr.screen (a grid of studies).
 """
@@ -22,6 +23,10 @@ import pandas as pd
 
 ROLES = ("base", "grpo", "psr", "nsr", "w-reinforce")
 CRITERIA = ("S1", "S2", "S3", "S4", "S5")
+# S5: a base with room to gain at k = 1 and to lose at k = n, anchored to the paper's own base
+# (Qwen2.5-Math-7B on MATH: Pass@1 63.2, Pass@256 96.9, Table 1), which [10, 50] / <= 95 rejected.
+S5_PASS_AT_1 = (10.0, 70.0)
+S5_PASS_AT_N_MAX = 97.0
 
 
 def load(results: Path, methods: dict[str, str]) -> tuple[dict, dict, int]:
@@ -59,6 +64,7 @@ def criteria(passk: dict, entropy: dict, n: int) -> list[tuple[str, bool, str]]:
          f"{max(q.values()) - q['w-reinforce']:.1f} at k={n}"),
         ("S4", min(entropy, key=entropy.get) == "psr" and max(entropy, key=entropy.get) == "nsr",
          "held-out entropy " + ", ".join(f"{r} {entropy[r]:.3f}" for r in sorted(entropy, key=entropy.get))),
-        ("S5", 10 <= b1 <= 50 and bn <= 95, f"base Pass@1 {b1:.1f}, Pass@{n} {bn:.1f}"),
+        ("S5", S5_PASS_AT_1[0] <= b1 <= S5_PASS_AT_1[1] and bn <= S5_PASS_AT_N_MAX,
+         f"base Pass@1 {b1:.1f}, Pass@{n} {bn:.1f}"),
     ]
     return out
