@@ -56,6 +56,21 @@ def test_grid_runs_are_config_plus_common_plus_seed_set_plus_variant(tmp_path):
     assert by_name["default", "s7"].config["sampling"] == tiny["sampling"]
 
 
+def test_confirm_runs_chosen_variants_on_new_seed_sets(tmp_path):
+    grid = {**TINY_GRID, "confirm": {"variants": ["lr3e-3"],
+                                     "seed_sets": {"s9": {"data.seed": 9, "base.seed": 9, "train.seeds": [3]}}}}
+    _, runs = load_grid(write_grid(tmp_path / "g.yaml", grid), tmp_path / "work")
+    assert [(r.variant, r.seed_set) for r in runs] == [("default", "s7"), ("default", "s8"), ("lr3e-3", "s7"),
+                                                        ("lr3e-3", "s8"), ("lr3e-3", "s9")]
+    s9 = runs[-1].config
+    assert (s9["data"]["seed"], s9["train"]["seeds"], s9["train"]["learning_rate"]) == (9, [3], 3.0e-3)
+    for confirm, message in [({"variants": ["lr1"], "seed_sets": {"s9": {}}}, "not variants"),
+                             ({"variants": ["lr3e-3"], "seed_sets": {"s7": {}}}, "stage-1 seed sets"),
+                             ({"variants": ["lr3e-3"]}, "give seed_sets")]:
+        with pytest.raises(InputError, match=message):
+            load_grid(write_grid(tmp_path / "g.yaml", {**TINY_GRID, "confirm": confirm}), tmp_path)
+
+
 def test_grid_needs_two_seed_sets_and_known_keys(tmp_path):
     one_set = {**TINY_GRID, "seed_sets": {"s7": TINY_GRID["seed_sets"]["s7"]}}
     with pytest.raises(InputError, match="at least 2"):

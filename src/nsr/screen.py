@@ -11,6 +11,9 @@ A grid file (YAML, e.g. benchmarks/grids/issue16.yaml) names the runs:
     variants:                            # name -> overrides
       default: {}
       lr5e-5: {train.learning_rate: 5.0e-5}
+    confirm:                             # optional stage 2: chosen variants on seed sets new to the grid
+      variants: [lr5e-5]
+      seed_sets: {s11: {data.seed: 11, base.seed: 11, train.seeds: [21, 22]}}
 
 A key is a dotted config path (``train.learning_rate``), a value any YAML value, the syntax of
 ``benchmarks/embedded_variant.py --set``. Each run's config is base config + common + seed set +
@@ -133,7 +136,7 @@ def _mapping(value: Any, where: str) -> dict:
 def load_grid(path: Path, workdir: Path) -> tuple[dict, list[Run]]:
     """(the grid file's content, every variant x seed set run in grid order)."""
     grid = yaml.safe_load(Path(path).read_text()) or {}
-    unknown = sorted(set(grid) - {"base_config", "common", "seed_sets", "variants"})
+    unknown = sorted(set(grid) - {"base_config", "common", "seed_sets", "variants", "confirm"})
     if unknown:
         raise InputError(f"{path}: unknown top-level key(s) {unknown}")
     base_config = REPO / grid.get("base_config", "config/config.yaml")
@@ -148,14 +151,31 @@ def load_grid(path: Path, workdir: Path) -> tuple[dict, list[Run]]:
     for name in [*seed_sets, *variants]:
         if not str(name) or "/" in str(name) or str(name) == AGGREGATE or str(name).startswith("."):
             raise InputError(f"{path}: {name!r} cannot name a variant or seed set (it is a folder name)")
+    plan = [(variant, seed_set) for variant in variants for seed_set in seed_sets]
+    confirm = _mapping(grid.get("confirm"), f"{path}: confirm")
+    if confirm:  # stage 2: chosen variants on seed sets never used while choosing them
+        extra_sets = _mapping(confirm.get("seed_sets"), f"{path}: confirm.seed_sets")
+        chosen = confirm.get("variants") or []
+        if set(confirm) - {"seed_sets", "variants"} or not extra_sets or not isinstance(chosen, list) or not chosen:
+            raise InputError(f"{path}: confirm: give seed_sets (name -> overrides) and variants (a list of names)")
+        unknown = sorted(set(chosen) - set(variants))
+        if unknown:
+            raise InputError(f"{path}: confirm.variants: {unknown} are not variants of the grid")
+        reused = sorted(set(extra_sets) & set(seed_sets))
+        if reused:
+            raise InputError(f"{path}: confirm.seed_sets {reused} are stage-1 seed sets: confirm on new ones")
+        seed_sets = {**seed_sets, **extra_sets}
+        plan += [(variant, seed_set) for variant in chosen for seed_set in extra_sets]
+    for name in seed_sets:
+        if not str(name) or "/" in str(name) or str(name) == AGGREGATE or str(name).startswith("."):
+            raise InputError(f"{path}: {name!r} cannot name a seed set (it is a folder name)")
     runs = []
-    for variant, overrides in variants.items():
-        overrides = _mapping(overrides, f"{path}: variants.{variant}")
-        for seed_set, seeds in seed_sets.items():
-            seeds = _mapping(seeds, f"{path}: seed_sets.{seed_set}")
-            items = [*common.items(), *seeds.items(), *overrides.items()]
-            config = study_config(items, base_config, methods=ROLES)
-            runs.append(Run(str(variant), str(seed_set), overrides, config, workdir / str(variant) / str(seed_set)))
+    for variant, seed_set in plan:
+        overrides = _mapping(variants[variant], f"{path}: variants.{variant}")
+        seeds = _mapping(seed_sets[seed_set], f"{path}: seed_sets.{seed_set}")
+        items = [*common.items(), *seeds.items(), *overrides.items()]
+        config = study_config(items, base_config, methods=ROLES)
+        runs.append(Run(str(variant), str(seed_set), overrides, config, workdir / str(variant) / str(seed_set)))
     return grid, runs
 
 
@@ -340,13 +360,16 @@ def markdown(frame, grid_path: Path, grid: dict, missing: dict[str, str]) -> str
     below NSR at k = n (the paper's large-k trade-off)."""
     agg = frame[frame["seed_set"] == AGGREGATE].sort_values(["criteria_held", "psr_minus_nsr_passn"],
                                                               ascending=[False, True])
-    seed_sets = grid.get("seed_sets", {})
+    seed_sets, confirm = grid.get("seed_sets", {}), grid.get("confirm")
     n = int(agg["n"].iloc[0]) if len(agg) else "n"
     lines = [
         f"# Screen: {grid_path.name}", "",
         f"Config: {grid.get('base_config', 'config/config.yaml')} + common "
         f"`{overrides_text(grid.get('common') or {})}` + seed set + variant. "
-        f"Seed sets: " + "; ".join(f"{name} `{overrides_text(o)}`" for name, o in seed_sets.items()) + ".",
+        f"Seed sets: " + "; ".join(f"{name} `{overrides_text(o)}`" for name, o in seed_sets.items()) + "."
+        + (f" Stage 2 (`confirm`): {', '.join(confirm['variants'])} also on "
+           + "; ".join(f"{name} `{overrides_text(o)}`" for name, o in confirm["seed_sets"].items()) + "."
+           if confirm else ""),
         "",
         f"Pass@1 / Pass@{n} in %, means over training seeds and then seed sets; S1-S5 (nsr.paper_shape): "
         "in how many seed sets the criterion holds; psr - nsr: Pass@n gap (the paper: <= -2); "

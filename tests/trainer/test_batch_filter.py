@@ -10,7 +10,7 @@ import pytest
 import torch
 from datasets import Dataset
 
-from nsr.tiny import TinyModelConfig, build_tiny_model, build_tokenizer
+from nsr.tiny import TinyModelConfig, build_tiny_model
 from nsr.trainer import NSRConfig, NSRTrainer, TrainLogCallback
 from nsr.trainer.batch_filter import EMPTY, SKIP, optimizer_steps, subset_slots
 
@@ -23,13 +23,13 @@ ROWS = len(PROMPTS) * GENERATIONS  # one generation batch: 4 prompts x 4
 
 
 @pytest.fixture(scope="module")
-def tok():
-    return build_tokenizer()
+def tok(tokenizer):  # tests/conftest.py's byte-level tokenizer
+    return tokenizer
 
 
 @pytest.fixture(scope="module")
 def base_model(tok):
-    return build_tiny_model(tok, SHAPE, seed=0)
+    return build_tiny_model(tok, SHAPE, seed=0)  # small random weights: near-uniform outputs
 
 
 def rigged(*correct_per_batch: int):
@@ -85,6 +85,20 @@ def test_optimizer_steps_per_rollout_batch(base_model, tok, tmp_path, objective,
     assert list(log["rollout_kept"]) == [kept] * 4
     assert list(log["optimizer_step"]) == [1] * steps + [0] * (4 - steps)
     assert log["optimizer_step"].sum() == (optimizer_steps(kept, 4) if batch_filter == "subset" else 4)
+
+
+def test_gradient_accumulation_and_iterations_under_subset(base_model, tok, tmp_path):
+    """Micro-batches of 2 samples, 2 per optimizer step (mini-batch 4), 4 steps per generation, each rollout
+    batch used twice (num_iterations 2, verl's ppo_epochs): 5 kept samples give 2 steps per iteration, the
+    same subset both times."""
+    trainer, log_path = trainer_for(base_model, tok, tmp_path, "psr", "subset", rigged(5, 0), max_steps=8,
+                                    per_device_train_batch_size=2, gradient_accumulation_steps=2,
+                                    steps_per_generation=8, num_iterations=2)
+    trainer.train()
+    assert adam_steps(trainer) == {4}
+    log = pd.read_csv(log_path)
+    assert list(log["rollout_batch"]) == [0] * 8
+    assert list(log["optimizer_step"]) == [1, 1, 0, 0, 1, 1, 0, 0]
 
 
 def test_a_rollout_batch_with_nothing_kept_leaves_weights_and_optimizer_as_they_were(base_model, tok, tmp_path):
