@@ -163,7 +163,7 @@ def test_embedded_base_warm_starts_on_the_study_task_options(tmp_path):
     assert result.returncode == 0, result.stderr
     base_command = next(line for line in result.stdout.splitlines() if "nsr base" in line)
     assert "--option 'max_categories=4' --option 'types=rank'" in base_command
-    assert "--warmstart-phase 'steps=60' --warmstart-phase 'blind_spot=last_unseen,steps=6'" in base_command
+    assert "--warmstart-phase steps=60 --warmstart-phase blind_spot=last_unseen,steps=6" in base_command
     # rewards only: switching credit or numeric_match keeps the warm-started base
     assert "credit" not in base_command and "numeric_match" not in base_command
     # a hub / local model is copied as is: task options are not its parameters

@@ -23,10 +23,9 @@ from pathlib import Path
 from nsr.io import InputError, atomic_path
 from nsr.model_source import check_model, loading
 from nsr.teacher import BLIND_SPOTS
-from nsr.warmstart import DEFAULTS, PHASE_KEYS, Phase, make_phases, parse_phase_flag
+from nsr.warmstart import (DEFAULTS, EMBEDDED, PHASE_KEYS, Phase, flat_flag, make_phases, parse_phase_flag,
+                           study_warmstart_options, warmstart_flags)
 
-EMBEDDED = "embedded"
-FLAT_FLAGS = {"learning_rate": "--warmstart-lr"}  # else --warmstart-KEY with dashes
 FLAT_HELP = {
     "teacher_accuracy": "noisy teacher: a warm-start target is the right answer with this probability, else a "
                         "plausible wrong one of the same form (nsr.teacher); 1 = always right",
@@ -52,7 +51,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_option_argument(parser, "task option of the warm-start problems")
     # Flat settings: one phase, or the defaults of every --warmstart-phase.
     for key, kind in PHASE_KEYS.items():
-        parser.add_argument(FLAT_FLAGS.get(key, "--warmstart-" + key.replace("_", "-")), dest=f"warmstart_{key}",
+        parser.add_argument(flat_flag(key), dest=f"warmstart_{key}",
                             type=kind, default=DEFAULTS[key], help=FLAT_HELP.get(key),
                             choices=BLIND_SPOTS if key == "blind_spot" else None)
     parser.add_argument("--warmstart-phase", action="append", default=None, metavar="KEY=VALUE,...",
@@ -65,15 +64,20 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> None:
     from nsr.data_cli import parse_options
 
-    phases = [parse_phase_flag(text) for text in args.warmstart_phase] if args.warmstart_phase else None
-    out = prepare_base(args.model, args.output_dir, seed=args.seed, dataset_name=args.dataset_name,
-                       task_options=parse_options(args.option),
-                       warmstart_steps=args.warmstart_steps, warmstart_lr=args.warmstart_learning_rate,
-                       warmstart_batch_size=args.warmstart_batch_size, num_threads=args.num_threads,
-                       teacher_accuracy=args.warmstart_teacher_accuracy, teacher_noise=args.warmstart_teacher_noise,
-                       teacher_decay=args.warmstart_teacher_decay, blind_spot=args.warmstart_blind_spot,
-                       blind_spot_escape=args.warmstart_blind_spot_escape, phases=phases)
+    out = prepare_from_args(args, parse_options(args.option))
     print(f"wrote base policy to {out}")
+
+
+def prepare_from_args(args: argparse.Namespace, task_options: dict | None) -> Path:
+    """prepare_base with `nsr base`'s parsed flags."""
+    phases = [parse_phase_flag(text) for text in args.warmstart_phase] if args.warmstart_phase else None
+    return prepare_base(args.model, args.output_dir, seed=args.seed, dataset_name=args.dataset_name,
+                        task_options=task_options,
+                        warmstart_steps=args.warmstart_steps, warmstart_lr=args.warmstart_learning_rate,
+                        warmstart_batch_size=args.warmstart_batch_size, num_threads=args.num_threads,
+                        teacher_accuracy=args.warmstart_teacher_accuracy, teacher_noise=args.warmstart_teacher_noise,
+                        teacher_decay=args.warmstart_teacher_decay, blind_spot=args.warmstart_blind_spot,
+                        blind_spot_escape=args.warmstart_blind_spot_escape, phases=phases)
 
 
 def prepare_base(model: str, output_dir, seed: int = 2025, dataset_name: str = "synthchart",
@@ -130,21 +134,18 @@ def prepare_base(model: str, output_dir, seed: int = 2025, dataset_name: str = "
     return output_dir
 
 
-# Task options that only score samples: the warm-start ignores them (as common.smk's warmstart_args does).
-SCORING_OPTIONS = ("credit", "numeric_match")
-
-
 def prepare_study_base(config: dict, output_dir, num_threads: int | None = None) -> Path:
-    """The base a study config's `base` job writes (its model, seed, warm-start and, for synthchart,
-    the study's task options), built in this process: for benchmarks that try bases without a study."""
-    warmstart, data = dict(config["base"].get("warmstart") or {}), config["data"]
-    options = {k: v for k, v in (data.get("options") or {}).items() if k not in SCORING_OPTIONS}
-    flat = {f"warmstart_{k}": warmstart.pop(k) for k in ("steps", "batch_size") if k in warmstart}
-    if "learning_rate" in warmstart:
-        flat["warmstart_lr"] = warmstart.pop("learning_rate")
-    return prepare_base(config["base"]["model"], output_dir, seed=config["base"]["seed"],
-                        task_options=options if data["dataset"] == "synthchart" else None,
-                        num_threads=num_threads, **flat, **warmstart)
+    """The base a study config's `base` job writes, built in this process (the same flags as the base
+    rule: warmstart_flags), for benchmarks that try bases without a study."""
+    from nsr.cli import ArgumentParser
+
+    parser = ArgumentParser(prog="nsr base")
+    add_arguments(parser)
+    args = parser.parse_args(["--model", config["base"]["model"], "--output-dir", str(output_dir),
+                              "--seed", str(config["base"]["seed"]),
+                              *warmstart_flags(config["base"].get("warmstart") or {})])
+    args.num_threads = num_threads
+    return prepare_from_args(args, study_warmstart_options(config))
 
 
 def load_pretrained(name: str):

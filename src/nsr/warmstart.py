@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from nsr.io import InputError
 from nsr.teacher import BLIND_SPOTS, Teacher
 
+EMBEDDED = "embedded"  # base.model of the tiny model built and warm-started here
 # Phase settings (config keys, `--warmstart-phase` keys) -> type, defaults of the flat settings.
 PHASE_KEYS = {"steps": int, "learning_rate": float, "batch_size": int, "teacher_accuracy": float,
               "teacher_noise": float, "teacher_decay": float, "blind_spot": str, "blind_spot_escape": float}
@@ -65,6 +66,31 @@ def make_phases(defaults: dict, phases: list[dict] | None = None, where: str = "
     if not phases:
         return [make_phase(defaults, where)]
     return [make_phase({**defaults, **phase}, f"{where} phase {number}") for number, phase in enumerate(phases, 1)]
+
+
+def flat_flag(key: str) -> str:
+    """`nsr base`'s flag of a flat setting: --warmstart-KEY with dashes (learning_rate: --warmstart-lr)."""
+    return "--warmstart-lr" if key == "learning_rate" else "--warmstart-" + key.replace("_", "-")
+
+
+def warmstart_flags(warmstart: dict) -> list[str]:
+    """`nsr base` arguments of a config's `base.warmstart` (the base rule's, and benchmarks'): the flat
+    settings in PHASE_KEYS order (another key order must not re-run the base job), then one
+    `--warmstart-phase` per phase."""
+    args = [item for key in PHASE_KEYS if key in warmstart for item in (flat_flag(key), str(warmstart[key]))]
+    for phase in warmstart.get("phases") or []:
+        args += ["--warmstart-phase", ",".join(f"{k}={v}" for k, v in sorted(phase.items()))]
+    return args
+
+
+def study_warmstart_options(config: dict) -> dict | None:
+    """The task options the embedded base warm-starts on: a synthchart study's own (same question mix,
+    table sizes ...) without those that only score samples (switching them must not re-run the base)."""
+    from nsr.rewards import SCORING_DEFAULTS
+
+    if config["base"]["model"] != EMBEDDED or config["data"]["dataset"] != "synthchart":
+        return None
+    return {k: v for k, v in (config["data"].get("options") or {}).items() if k not in SCORING_DEFAULTS}
 
 
 def parse_phase_flag(text: str) -> dict[str, str]:

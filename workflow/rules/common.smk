@@ -1,6 +1,7 @@
 # Helpers shared by all rules: config checks, per-method settings, paths, resources and code
-# stamps. Only the standard library and nsr's light config module here: the DAG must build fast.
+# stamps. Only the standard library and nsr's light modules (no torch) here: the DAG must build fast.
 import hashlib
+import shlex
 from pathlib import Path
 
 from snakemake.exceptions import WorkflowError
@@ -8,6 +9,7 @@ from snakemake.utils import min_version
 
 from nsr.io import InputError
 from nsr import study_config
+from nsr.warmstart import study_warmstart_options, warmstart_flags
 
 min_version("9.0")
 
@@ -178,23 +180,10 @@ def train_args(wildcards):
 
 
 def warmstart_args():
-    """Warm-start flags of the embedded base; it learns synthchart's warm-start split with the
-    study's task options when the study is synthchart (same question mix, table sizes ...)."""
-    flags = {"steps": "--warmstart-steps", "learning_rate": "--warmstart-lr", "batch_size": "--warmstart-batch-size",
-             "teacher_accuracy": "--warmstart-teacher-accuracy", "teacher_noise": "--warmstart-teacher-noise",
-             "teacher_decay": "--warmstart-teacher-decay", "blind_spot": "--warmstart-blind-spot",
-             "blind_spot_escape": "--warmstart-blind-spot-escape"}
-    warmstart = config["base"].get("warmstart", {})
-    # Fixed order: the same settings written in another key order must not re-run the base job.
-    args = [f"{flag} {warmstart[key]}" for key, flag in flags.items() if key in warmstart]
-    # Phases in order, each one --warmstart-phase 'key=value,...' over the flat settings.
-    args += [f"--warmstart-phase '{','.join(f'{k}={v}' for k, v in sorted(phase.items()))}'"
-             for phase in warmstart.get("phases") or []]
-    if config["base"]["model"] == "embedded" and config["data"]["dataset"] == "synthchart":
-        # credit and numeric_match score training rewards only: switching them must not re-run the warm-start.
-        options = {k: v for k, v in config["data"].get("options", {}).items() if k not in ("credit", "numeric_match")}
-        args += option_flags(options)
-    return " ".join(args)
+    """Warm-start flags of the embedded base (nsr.warmstart.warmstart_flags); it learns synthchart's
+    warm-start split with the study's task options when the study is synthchart."""
+    args = [shlex.quote(arg) for arg in warmstart_flags(config["base"].get("warmstart", {}))]
+    return " ".join(args + option_flags(study_warmstart_options(config) or {}))
 
 
 def eval_data(wildcards):
