@@ -23,7 +23,7 @@ COMMANDS = {
     "train": ("nsr.train_cli", "train a policy with grpo / psr / nsr / w-reinforce"),
     "sample": ("nsr.sampling.cli", "draw n samples per test problem and score them"),
     "passk": ("nsr.passk", "unbiased Pass@k with bootstrap CIs from a samples file"),
-    "plot": ("nsr.plotting", "comparison figure + tables, training-dynamics figure"),
+    "plot": ("nsr.plotting.cli", "comparison figure + tables, training-dynamics figure"),
     "forms": ("nsr.forms_cli", "answer forms of samples: correct / well formed but wrong / malformed, distinct answers"),
     "coverage": ("nsr.coverage", "test problems binned by the base's success rate: per method the share solved in n"),
     "launch": ("nsr.launch", "accelerate launch with processes/machines from the job's gpu/nodes resources"),

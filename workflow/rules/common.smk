@@ -47,7 +47,7 @@ EXTRA_TEST_SETS = dict(config["data"].get("extra_test_sets") or {})
 RULE_NAMES = ["subset", "base", "train", "sample", "passk", "plot"]
 
 # Package modules each stage runs; their hash is a param, so editing e.g. trainer/ re-runs
-# training and everything downstream, while editing plotting.py re-runs only the plots.
+# training and everything downstream, while editing plotting/ re-runs only the plots.
 STAGE_MODULES = {
     "subset": ["data.py", "data_cli.py", "tasks/__init__.py", "tasks/_common.py"],
     "base": ["base.py", "warmstart.py", "teacher.py", "tiny.py", "vlm.py", "tasks/synthchart.py", "data.py", "model_source.py", "numerics.py"],
@@ -60,9 +60,9 @@ STAGE_MODULES = {
         "sampling/formats.py", "rewards.py", "vlm.py", "data.py", "model_source.py", "numerics.py",
     ],
     "passk": ["passk.py", "sampling/formats.py"],
-    "plot": ["plotting.py"],
-    "coverage": ["coverage.py", "passk.py", "sampling/formats.py", "plotting.py"],
-    "forms": ["forms_cli.py", "forms.py", "plotting.py", "rewards.py", "tasks/synthchart.py", "data.py", "passk.py"],
+    "plot": ["plotting/"],
+    "coverage": ["coverage.py", "passk.py", "sampling/formats.py", "plotting/"],
+    "forms": ["forms_cli.py", "forms.py", "plotting/", "rewards.py", "tasks/synthchart.py", "data.py", "passk.py"],
 }
 
 

@@ -1,0 +1,84 @@
+"""nsr.screen.grid: grid files, the runs' configs and --set overrides."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from nsr.io import InputError
+from nsr.paper_shape import ROLES
+from nsr.screen import AGGREGATE, apply_override, load_grid, overrides_text, study_config
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def test_grid_runs_are_config_plus_common_plus_seed_set_plus_variant(tmp_path, tiny_grid, write_grid):
+    grid = {**tiny_grid, "common": {**tiny_grid["common"], "train.learning_rate": 1.0e-4}}
+    _, runs = load_grid(write_grid(tmp_path / "g.yaml", grid), tmp_path / "work")
+    assert [(r.variant, r.seed_set) for r in runs] == [("default", "s7"), ("default", "s8"),
+                                                        ("lr3e-3", "s7"), ("lr3e-3", "s8")]
+    by_name = {(r.variant, r.seed_set): r for r in runs}
+    assert by_name["default", "s7"].config["train"]["learning_rate"] == 1.0e-4      # common
+    assert by_name["lr3e-3", "s8"].config["train"]["learning_rate"] == 3.0e-3       # the variant wins
+    assert by_name["lr3e-3", "s8"].config["data"]["seed"] == 8
+    assert by_name["lr3e-3", "s8"].config["train"]["seeds"] == [2]
+    assert by_name["default", "s7"].config["data"]["extra_test_sets"] == {}
+    assert list(by_name["default", "s7"].config["methods"]) == list(ROLES)
+    assert by_name["lr3e-3", "s7"].workdir == tmp_path / "work" / "lr3e-3" / "s7"
+    # the rest of the base config is untouched
+    tiny = yaml.safe_load((REPO / "tests" / "configs" / "tiny.yaml").read_text())
+    assert by_name["default", "s7"].config["sampling"] == tiny["sampling"]
+
+
+def test_confirm_runs_chosen_variants_on_new_seed_sets(tmp_path, tiny_grid, write_grid):
+    grid = {**tiny_grid, "confirm": {"variants": ["lr3e-3"],
+                                     "seed_sets": {"s9": {"data.seed": 9, "base.seed": 9, "train.seeds": [3]}}}}
+    _, runs = load_grid(write_grid(tmp_path / "g.yaml", grid), tmp_path / "work")
+    assert [(r.variant, r.seed_set) for r in runs] == [("default", "s7"), ("default", "s8"), ("lr3e-3", "s7"),
+                                                        ("lr3e-3", "s8"), ("lr3e-3", "s9")]
+    s9 = runs[-1].config
+    assert (s9["data"]["seed"], s9["train"]["seeds"], s9["train"]["learning_rate"]) == (9, [3], 3.0e-3)
+    for confirm, message in [({"variants": ["lr1"], "seed_sets": {"s9": {}}}, "not variants"),
+                             ({"variants": ["lr3e-3"], "seed_sets": {"s7": {}}}, "stage-1 seed sets"),
+                             ({"variants": ["lr3e-3"]}, "give seed_sets")]:
+        with pytest.raises(InputError, match=message):
+            load_grid(write_grid(tmp_path / "g.yaml", {**tiny_grid, "confirm": confirm}), tmp_path)
+
+
+def test_grid_needs_two_seed_sets_and_known_keys(tmp_path, tiny_grid, write_grid):
+    one_set = {**tiny_grid, "seed_sets": {"s7": tiny_grid["seed_sets"]["s7"]}}
+    with pytest.raises(InputError, match="at least 2"):
+        load_grid(write_grid(tmp_path / "g.yaml", one_set), tmp_path)
+    with pytest.raises(InputError, match="unknown top-level"):
+        load_grid(write_grid(tmp_path / "g.yaml", {**tiny_grid, "variant": {}}), tmp_path)
+    with pytest.raises(InputError, match="cannot name"):
+        load_grid(write_grid(tmp_path / "g.yaml", {**tiny_grid, "variants": {AGGREGATE: {}}}), tmp_path)
+
+
+def test_overrides_as_embedded_variant_takes_them():
+    config = {"train": {"seeds": [1]}}
+    apply_override(config, "train.seeds=[11, 12]")
+    apply_override(config, "data.options.types=max:1,sum:3")
+    apply_override(config, "train.trl.epsilon=0.2")
+    assert config == {"train": {"seeds": [11, 12], "trl": {"epsilon": 0.2}},
+                      "data": {"options": {"types": "max:1,sum:3"}}}
+    with pytest.raises(InputError, match="dotted.key=value"):
+        apply_override(config, "train.seeds")
+    assert overrides_text({"train.seeds": [11, 12], "data.options.value_range": "100,999",
+                           "train.learning_rate": 5.0e-5}) == \
+        "train.seeds=[11, 12]; data.options.value_range=100,999; train.learning_rate=5.0e-05"
+    with pytest.raises(InputError, match="not in the config's methods"):
+        study_config([], methods=["base", "ppo"])
+
+
+def test_issue16_grid_builds_and_its_runnable_variants_pass_the_config_checks(tmp_path):
+    """The real search's grid: every run's config is built and passes the study's checks (the
+    lever (d) variants through the `train.trl` passthrough)."""
+    from nsr.study_config import config_errors
+
+    _, runs = load_grid(REPO / "benchmarks" / "grids" / "issue16.yaml", tmp_path)
+    assert len({r.seed_set for r in runs}) >= 2 and len({r.variant for r in runs}) >= 6
+    for run in runs:
+        assert not config_errors(run.config), run.variant
