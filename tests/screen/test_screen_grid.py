@@ -82,3 +82,17 @@ def test_issue16_grid_builds_and_its_runnable_variants_pass_the_config_checks(tm
     assert len({r.seed_set for r in runs}) >= 2 and len({r.variant for r in runs}) >= 6
     for run in runs:
         assert not config_errors(run.config), run.variant
+
+
+def test_issue23_grid_with_its_stage_2_builds_and_every_run_passes_the_config_checks(tmp_path):
+    """Issue 23's grid: stage 1 on two seed sets, its `confirm` stage on three new ones for the
+    chosen variants only; every run's config passes the study's checks."""
+    from nsr.study_config import config_errors
+
+    grid, runs = load_grid(REPO / "benchmarks" / "grids" / "issue23.yaml", tmp_path)
+    chosen = set(grid["confirm"]["variants"])
+    stage_2 = set(grid["confirm"]["seed_sets"])
+    assert stage_2.isdisjoint(grid["seed_sets"]) and len(stage_2) >= 3
+    assert {r.variant for r in runs if r.seed_set in stage_2} == chosen
+    for run in runs:
+        assert not config_errors(run.config), (run.variant, run.seed_set)
