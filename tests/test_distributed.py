@@ -28,7 +28,8 @@ PROMPTS, GENERATIONS, PROCESSES = 2, 4, 2
 STEPS_PER_GENERATION = 2
 ROLLOUT = PROMPTS * GENERATIONS * PROCESSES * STEPS_PER_GENERATION  # samples per rollout batch, all ranks
 
-# `nsr train` with the reward rigged per rank and rollout batch; each rank prints its optimizer steps.
+# `nsr train` with the reward rigged per rank and rollout batch; each rank writes its optimizer steps
+# to RIGGED_STEPS_DIR/rank<R>.steps.
 RIGGED = """
 import os, sys
 import nsr.train_cli
@@ -36,6 +37,7 @@ import nsr.trainer
 from nsr.cli import main
 
 RANK, calls = int(os.environ.get("RANK", "0")), []
+STEPS_DIR = os.environ["RIGGED_STEPS_DIR"]
 
 def rigged(completions, **_):
     calls.append(1)
@@ -52,7 +54,9 @@ def counted(self, *args, **kwargs):
         steps = engine.global_steps
     else:
         steps = max((int(s["step"]) for s in self.optimizer.state_dict()["state"].values()), default=0)
-    print(f"rank {RANK} optimizer steps {steps}", flush=True)
+    # A file per rank: the ranks share stdout, where their lines can interleave mid-line.
+    with open(os.path.join(STEPS_DIR, f"rank{RANK}.steps"), "w") as f:
+        f.write(str(steps))
     return out
 
 nsr.trainer.NSRTrainer.train = counted
@@ -111,7 +115,11 @@ def _train(inputs: Path, config: str, name: str) -> Path:
     # take the CPU path (gloo; NSRConfig sets use_cpu for DDP and the gloo backend for ZeRO-3), as on
     # a machine without one. Visible, both ranks would pick cuda:0 and NCCL refuses ("Duplicate GPU").
     # (accelerate's --cpu is no way out: it bypasses the DeepSpeed launcher this test is about.)
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1", "CUDA_VISIBLE_DEVICES": "",
+    steps_dir = inputs / f"{name}.steps"
+    steps_dir.mkdir(exist_ok=True)
+    for stale in steps_dir.glob("rank*.steps"):
+        stale.unlink()
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1", "CUDA_VISIBLE_DEVICES": "", "RIGGED_STEPS_DIR": str(steps_dir),
            "DS_ACCELERATOR": "cpu",
            "TORCH_EXTENSIONS_DIR": os.environ.get("TORCH_EXTENSIONS_DIR", str(ROOT / ".cache" / "torch_extensions"))}
     script = inputs / "rigged_train.py"
@@ -130,8 +138,8 @@ def _train(inputs: Path, config: str, name: str) -> Path:
     assert proc.stdout.count(f"wrote {out}") == 1, proc.stdout[-3000:]
     # Rank 1 keeps all its samples of the first rollout batch (2 mini-batches), rank 0 none: both take 2
     # steps; the second rollout batch keeps nothing anywhere: no step on either rank.
-    assert sorted(line for line in proc.stdout.splitlines() if "optimizer steps" in line) == \
-        [f"rank {rank} optimizer steps 2" for rank in range(PROCESSES)], proc.stdout[-3000:]
+    steps = {path.name: int(path.read_text()) for path in sorted(steps_dir.glob("rank*.steps"))}
+    assert steps == {f"rank{rank}.steps": 2 for rank in range(PROCESSES)}, proc.stdout[-3000:]
     return out
 
 

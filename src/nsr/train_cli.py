@@ -23,6 +23,7 @@ import argparse
 import json
 import os
 import shutil
+import time
 from pathlib import Path
 
 from nsr.io import InputError, atomic_path
@@ -393,3 +394,11 @@ def run(args: argparse.Namespace) -> None:
         if not args.keep_checkpoints:
             shutil.rmtree(ckpt_dir, ignore_errors=True)
         print(f"wrote {args.output_dir} ({trainer.state.global_step} steps)")
+    trainer.accelerator.wait_for_everyone()
+    trainer.accelerator.end_training()
+    if trainer.accelerator.num_processes > 1:
+        # Let c10d's worker threads finish releasing their last collectives' tensors (their decref needs
+        # the GIL) before the interpreter finalizes: a worker that reaches for the GIL during finalization
+        # aborts the process ("terminate called without an active exception", seen with gloo ZeRO-3 on
+        # CPU), which fails a run whose model is already written.
+        time.sleep(1.0)
