@@ -119,8 +119,8 @@ def _train(inputs: Path, config: str, name: str) -> Path:
     steps_dir.mkdir(exist_ok=True)
     for stale in steps_dir.glob("rank*.steps"):
         stale.unlink()
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1", "CUDA_VISIBLE_DEVICES": "", "RIGGED_STEPS_DIR": str(steps_dir),
-           "DS_ACCELERATOR": "cpu",
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1", "CUDA_VISIBLE_DEVICES": "",
+           "DS_ACCELERATOR": "cpu", "RIGGED_STEPS_DIR": str(steps_dir),
            "TORCH_EXTENSIONS_DIR": os.environ.get("TORCH_EXTENSIONS_DIR", str(ROOT / ".cache" / "torch_extensions"))}
     script = inputs / "rigged_train.py"
     script.write_text(RIGGED)
