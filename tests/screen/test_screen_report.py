@@ -22,3 +22,15 @@ def test_aggregate_fragile_shares_skip_seed_sets_without_fragile_problems():
     assert out["psr_fragile_solved"] == pytest.approx(50) and out["nsr_fragile_solved"] == pytest.approx(50 / 3)
     assert math.isnan(out["base_fragile_solved"])  # none of the rows has it
     assert {"fragile_problems", *FRAGILE_SOLVED} <= set(columns())
+
+
+def test_header_names_common_overrides_only_when_the_grid_has_them(tmp_path):
+    """A full-scale grid has no `common` block: the header must not show an empty override."""
+    from nsr.screen import markdown, table
+
+    seed_sets = {"s1": {"data.seed": 1}}
+    bare = markdown(table([]), tmp_path / "g.yaml", {"seed_sets": seed_sets}, {}).splitlines()[2]
+    reduced = markdown(table([]), tmp_path / "g.yaml", {"common": {"data.test_size": 100}, "seed_sets": seed_sets},
+                       {}).splitlines()[2]
+    assert bare.startswith("Config: config/config.yaml + seed set + variant.") and "common" not in bare
+    assert reduced.startswith("Config: config/config.yaml + common `data.test_size=100` + seed set + variant.")

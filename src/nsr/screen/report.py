@@ -79,8 +79,8 @@ def markdown(frame, grid_path: Path, grid: dict, missing: dict[str, str]) -> str
     n = int(agg["n"].iloc[0]) if len(agg) else "n"
     lines = [
         f"# Screen: {grid_path.name}", "",
-        f"Config: {grid.get('base_config', 'config/config.yaml')} + common "
-        f"`{overrides_text(grid.get('common') or {})}` + seed set + variant. "
+        f"Config: {grid.get('base_config', 'config/config.yaml')}"
+        + (f" + common `{overrides_text(grid['common'])}`" if grid.get("common") else "") + " + seed set + variant. "
         f"Seed sets: " + "; ".join(f"{name} `{overrides_text(o)}`" for name, o in seed_sets.items()) + "."
         + (f" Stage 2 (`confirm`): {', '.join(confirm['variants'])} also on "
            + "; ".join(f"{name} `{overrides_text(o)}`" for name, o in confirm["seed_sets"].items()) + "."
