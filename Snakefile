@@ -2,7 +2,8 @@
 #   subset -> base -> train (method x seed) -> sample -> passk -> plots
 # Default target: the comparison figure and its tables, the training-dynamics figure and the
 # answer-forms figure (where the probability that training moves goes), and with a `base` method
-# the coverage of the test problems binned by the base's success rate.
+# the coverage of the test problems binned by the base's success rate and the answer distributions
+# of the fragile ones (where each method moved the base's mass).
 # Nothing heavy is imported here: `snakemake -n` of a paper-scale preset takes about a second.
 
 import os
@@ -45,6 +46,8 @@ rule all:
         "results/training_curves.png",
         "results/answer_forms.png",
         coverage_targets(),
+        answer_distributions_targets(),
+        base_card_targets(),
         comparison_inputs(),
     default_target: True
 

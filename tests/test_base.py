@@ -201,12 +201,82 @@ def test_base_prior_reports_exact_pass_at_1_chance_and_fragile_shares(tmp_path):
     options = {"types": "max,rank,sum", "value_range": "10,99", "max_categories": "4"}
     out = base.prepare_base("embedded", tmp_path / "b", seed=1, warmstart_steps=3, shape=TINY, task_options=options)
     problems = load_problems("synthchart", "test", 12, seed=1, **options)
-    rows = per_problem(out, problems, (10, 99), num_samples=2, max_new_tokens=8, num_threads=1)
+    rows = per_problem(out, problems, (10, 99), num_threads=1)
     n = [len(json.loads(t)["values"]) for t in problems["table"]]
     want = {"max": lambda k: 1 / k, "rank": lambda k: 1 / math.factorial(k), "sum": lambda k: 1 / 177}
     assert list(rows["chance"]) == pytest.approx([want[q](k) for q, k in zip(problems["question_type"], n)])
     assert ((rows["exact_p"] > 0) & (rows["exact_p"] < 1)).all()
-    assert ((rows["malformed"] >= 0) & (rows["malformed"] <= 1)).all()
     table = summarize(rows.assign(exact_p=[0.5, 0.03, 0.001] * 4)).set_index("question_type")
     assert table.loc["all", "problems"] == 12 and table.loc["all", "exact_pass_at_1"] == pytest.approx(17.7)
     assert table.loc["all", "fragile_5"] == pytest.approx(200 / 3) and table.loc["all", "fragile_1"] == pytest.approx(100 / 3)
+
+
+def test_base_prior_card_samples_as_the_study_does(tmp_path):
+    """sample_card draws one samples file per seed (the sample rule's settings) and reads them as the
+    study's base card does; the files are reused on a second call."""
+    import pandas as pd
+
+    from nsr.base_card import base_card
+    from nsr.base_prior import sample_card
+    from nsr.data import load_problems
+    from nsr.sampling import SamplingSettings, sample_to_file
+
+    out = base.prepare_base("embedded", tmp_path / "b", seed=1, warmstart_steps=3, shape=TINY)
+    problems = load_problems("synthchart", "test", 5, seed=1)
+    sampling = {"num_samples": 4, "temperature": 1.0, "top_p": 1.0, "max_new_tokens": 6, "problems_per_call": 2}
+    card = sample_card(out, problems, tmp_path / "p" / "test.parquet", tmp_path / "p" / "samples", [7, 8], sampling,
+                       "mixed", num_threads=1)
+    files = sorted((tmp_path / "p" / "samples" / "base").glob("seed*.parquet"))
+    assert [f.name for f in files] == ["seed7.parquet", "seed8.parquet"]
+    # the study's sample job for seed 7, drawn independently, gives the same file
+    again = sample_to_file(out, problems, tmp_path / "study.parquet", SamplingSettings(4, 1.0, 1.0, 6, 7), backend="hf",
+                           problems_per_call=2, num_threads=1, progress=False)
+    assert list(again["completion"]) == list(pd.read_parquet(files[0])["completion"])
+    assert card.equals(base_card([("mixed", tmp_path / "p" / "test.parquet", files)]))
+    mtimes = [f.stat().st_mtime_ns for f in files]
+    sample_card(out, problems, tmp_path / "p" / "test.parquet", tmp_path / "p" / "samples", [7, 8], sampling, "mixed")
+    assert [f.stat().st_mtime_ns for f in files] == mtimes
+
+
+def test_nsr_base_builds_a_loadable_base_with_the_difficulty_teacher_and_the_coarse_blind_spot(tmp_path):
+    """`nsr base` with the new teacher settings as flags: clean steps, then the difficulty teacher with the
+    coarse blind spot (a phase's keys over the flat `--warmstart-*` ones); the folder loads and samples."""
+    from nsr import cli
+
+    out = tmp_path / "base"
+    cli.main(["base", "--output-dir", str(out), "--seed", "3", "--num-threads", "1", "--warmstart-batch-size", "4",
+              "--warmstart-teacher-hard-accuracy", "0.05", "--warmstart-teacher-systematic", "0.8",
+              "--warmstart-phase", "steps=3",
+              "--warmstart-phase", "steps=2,learning_rate=3e-4,teacher_accuracy=0.9,teacher_difficulty=gap,"
+                                   "teacher_hard_gap=1,teacher_easy_gap=8,blind_spot=coarse,blind_spot_escape=0.1",
+              "--option", "value_range=10,99", "--option", "max_categories=5"])
+    assert [r["phase"] for r in _log(out)] == ["1"] * 3 + ["2"] * 2
+    model, tok = AutoModelForCausalLM.from_pretrained(out), AutoTokenizer.from_pretrained(out)
+    ids = tok(["A=15 B=18 C=60|max?"], return_tensors="pt")
+    assert model.generate(**ids, max_new_tokens=2, do_sample=False).shape[1] > ids["input_ids"].shape[1]
+
+
+def test_a_teacher_with_nothing_to_act_on_is_refused_before_training(tmp_path):
+    with pytest.raises(InputError, match="warm-start phase 2.teacher_difficulty: gap acts on order questions"):
+        base.prepare_base("embedded", tmp_path / "b", shape=TINY, task_options={"types": "sum,lookup"},
+                          phases=[{"steps": 1}, {"steps": 1, "teacher_difficulty": "gap"}])
+    with pytest.raises(InputError, match="warm-start.blind_spot: coarse acts on order questions"):
+        base.prepare_base("embedded", tmp_path / "b", shape=TINY, warmstart_steps=1, blind_spot="coarse",
+                          task_options={"types": "diff"})
+    assert not (tmp_path / "b").exists()
+
+
+def test_the_schema_knows_every_phase_setting():
+    """base.warmstart keys in workflow/schemas/config.schema.yaml are nsr.warmstart.PHASE_KEYS, with the
+    same named values; every flat setting has a help line."""
+    from pathlib import Path
+
+    import yaml
+
+    from nsr.warmstart import CHOICES, PHASE_KEYS
+
+    schema = yaml.safe_load((Path(__file__).parents[1] / "workflow/schemas/config.schema.yaml").read_text())
+    phase = schema["$defs"]["warmstart_phase"]["properties"]
+    assert list(phase) == list(PHASE_KEYS)
+    assert {key: tuple(phase[key]["enum"]) for key in CHOICES} == CHOICES
+    assert set(PHASE_KEYS) - {"steps", "learning_rate", "batch_size"} <= set(base.FLAT_HELP)

@@ -64,7 +64,7 @@ def test_tiny_study_on_slurm(slurm_cluster, tmp_path):
     print(f"tiny study on SLURM: {wall:.0f} s")
     # Every job went through sbatch (the plugin deletes the SLURM logs of successful jobs).
     submitted = re.findall(r"has been submitted with SLURM jobid (\d+)", output)
-    jobs = 2 + 1 + 2 + 3 + 3 + 3 + 4  # subsets, base, trainings, samples, passk, passk_seeds, 4 figures
+    jobs = 2 + 1 + 2 + 3 + 3 + 3 + 6  # subsets, base, trainings, samples, passk, passk_seeds, 5 figures + the base card
     assert len(set(submitted)) == jobs, output[-3000:]
     results = tmp_path / "results"
     for method in config["methods"]:

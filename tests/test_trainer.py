@@ -246,7 +246,7 @@ def test_config_validation(tmp_path):
 # ---- the real CLI entry -------------------------------------------------------------------
 
 COLUMNS = ["step", "loss", "reward_mean", "frac_correct", "kept_samples", "rollout_batch", "rollout_kept", "optimizer_step",
-           "entropy", "learning_rate", "seconds"]
+           "groups_generated", "groups_kept", "kept_positive_share", "entropy", "learning_rate", "seconds"]
 
 
 @pytest.fixture(scope="module")
@@ -286,6 +286,9 @@ def test_cli_train_writes_loadable_model_and_log(cli_inputs, tmp_path, mode):
     assert float(rows[1]["seconds"]) >= float(rows[0]["seconds"]) > 0
     kept = {float(r["kept_samples"]) for r in rows}
     assert kept == {4.0} if mode in ("grpo", "w-reinforce") else kept <= {0.0, 1.0, 2.0, 3.0, 4.0}
+    # no group filter: every generated group (2 prompts, one process) trains; binary rewards: positive = correct
+    assert all(r["groups_generated"] == r["groups_kept"] == "2" for r in rows)
+    assert all(float(r["kept_positive_share"]) == float(r["frac_correct"]) for r in rows)
     assert not (tmp_path / f"{mode}-out.checkpoints").exists()  # cleaned up after success
 
 
@@ -345,6 +348,10 @@ def test_cli_rejects_bad_arguments_before_loading(cli_inputs, tmp_path, capsys, 
         (["--model", "org/missing"], "--model org/missing: cannot load this hub id (offline or not on the hub?)"),
         (["--model", str(tmp_path / "no-weights")], f"--model {tmp_path}/no-weights: cannot load this local folder"),
         (["--dataset-name", str(tmp_path / "none.parquet")], f"problem file {tmp_path}/none.parquet does not exist"),
+        (["--group-filter-max-batches", "-1"], "--group-filter-max-batches must be >= 0"),
+        (["--mode", "psr", "--group-filter", "unsolved"], "--group-filter unsolved keeps only groups with no positive "
+                                                          "sample, from which --mode psr learns nothing (it learns "
+                                                          "from positive samples only)"),
     ]
     for extra, message in cases:
         with pytest.raises(SystemExit) as stop:
@@ -432,9 +439,13 @@ def test_reward_function_grades_as_the_credit_column_says():
 # $KILL_AT is saved: the hardest stop there is, at the one point a checkpoint guarantees.
 KILL_AT_CHECKPOINT = """
 import os, signal, sys
+import nsr.train_cli
 import nsr.trainer
 from nsr.cli import main
 from transformers import TrainerCallback
+
+if os.environ.get("REWARD_BY_LENGTH"):  # deterministic in the completion: some groups solved, some not
+    nsr.train_cli.reward_correctness = lambda completions, **_: [float(len(c) % 3 == 0) for c in completions]
 
 class KillAfterSave(TrainerCallback):
     def on_save(self, args, state, control, **kwargs):
@@ -462,7 +473,7 @@ def resume_inputs(tmp_path_factory, tok, base_model):
     return root
 
 
-def train_subprocess(root, out, kill_at=None, resume=False):
+def train_subprocess(root, out, kill_at=None, resume=False, extra=(), reward_by_length=False):
     import os
     import subprocess
     import sys
@@ -472,9 +483,10 @@ def train_subprocess(root, out, kill_at=None, resume=False):
             "--max-steps", "12", "--prompts-per-step", "4", "--num-generations", "2", "--max-completion-length", "6",
             "--learning-rate", "1e-2", "--seed", "3", "--num-threads", "1", "--checkpoint-every", "2",
             "--eval-dataset", str(root / "test.parquet"), "--eval-every", "3", "--eval-size", "4", "--eval-samples", "2",
-            "--output-dir", str(out), *(["--resume"] if resume else [])]
+            "--output-dir", str(out), *(["--resume"] if resume else []), *extra]  # a later flag wins
     # bit-identical resume is a CPU guarantee: keep a visible GPU out of it
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "KILL_AT": str(kill_at or 0), "CUDA_VISIBLE_DEVICES": ""}
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "KILL_AT": str(kill_at or 0), "CUDA_VISIBLE_DEVICES": "",
+           "REWARD_BY_LENGTH": "1" if reward_by_length else ""}
     return subprocess.run([sys.executable, str(root / "kill_at_checkpoint.py"), *args], env=env,
                           capture_output=True, text=True, timeout=300)
 
@@ -514,6 +526,30 @@ def test_killed_and_resumed_training_equals_an_uninterrupted_one(resume_inputs, 
     assert samples.groupby("step").size().to_dict() == {step: 4 * 2 for step in (0, 3, 6, 9, 12)}
     seconds = [float(r["seconds"]) for r in ours]
     assert seconds == sorted(seconds)
+
+
+@pytest.mark.slow
+def test_killed_and_resumed_group_filtered_training_equals_an_uninterrupted_one(resume_inputs, tmp_path):
+    """NSR on unsolved groups with refill (up to 3 generation batches a step, their prompts drawn by seed and
+    step): kill -9 at checkpoint 4, resume: bit-identical weights and train_log.csv (but `seconds`)."""
+    extra = ("--mode", "nsr", "--group-filter", "unsolved", "--group-filter-max-batches", "3", "--max-steps", "6")
+    reference = tmp_path / "reference"
+    done = train_subprocess(resume_inputs, reference, extra=extra, reward_by_length=True)
+    assert done.returncode == 0, done.stderr[-3000:]
+    out = tmp_path / "run"
+    killed = train_subprocess(resume_inputs, out, kill_at=4, extra=extra, reward_by_length=True)
+    assert killed.returncode == -9 and (tmp_path / "run.checkpoints" / "checkpoint-4").is_dir(), killed.stderr[-3000:]
+    resumed = train_subprocess(resume_inputs, out, resume=True, extra=extra, reward_by_length=True)
+    assert resumed.returncode == 0 and "checkpoint-4" in resumed.stdout, resumed.stderr[-3000:]
+
+    assert (out / "model.safetensors").read_bytes() == (reference / "model.safetensors").read_bytes()
+    ours, theirs = read_log(out / "train_log.csv"), read_log(reference / "train_log.csv")
+    assert [{k: v for k, v in r.items() if k != "seconds"} for r in ours] == \
+        [{k: v for k, v in r.items() if k != "seconds"} for r in theirs]
+    trained = [r for r in ours if int(r["step"]) > 0]
+    # the filter dropped groups and refilled, after the resume too (4 groups a step)
+    assert any(int(r["groups_generated"]) > 4 for r in trained[4:]) and all(int(r["groups_kept"]) <= 4 for r in trained)
+    assert {float(r["kept_positive_share"]) for r in trained if r["kept_positive_share"]} == {0.0}
 
 
 @pytest.mark.parametrize("call_cost", [0, 10**6], ids=["bucket-per-length", "one-bucket"])

@@ -80,7 +80,8 @@ def test_dry_run_default_lists_method_by_seed_jobs(tmp_path):
     assert counts["passk_seeds"] == len(methods)
     assert counts["subset"] == 2 and counts["base"] == 1
     assert counts["plot_comparison"] == 1 and counts["plot_training"] == 1
-    assert counts["coverage_by_difficulty"] == 1
+    assert counts["coverage_by_difficulty"] == 1 and counts["base_card"] == 1
+    assert counts["answer_distributions"] == 1
 
 
 def local_task_files(options: dict, workdir: Path) -> None:
@@ -93,7 +94,8 @@ def local_task_files(options: dict, workdir: Path) -> None:
             (workdir / value).write_text("[]")
 
 
-@pytest.mark.parametrize("preset", sorted((REPO / "config" / "experiments").glob("*.yaml")), ids=lambda p: p.stem)
+@pytest.mark.parametrize("preset", sorted([*(REPO / "config" / "experiments").glob("*.yaml"),
+                                            *(REPO / "config" / "examples").glob("*.yaml")]), ids=lambda p: p.stem)
 def test_dry_run_presets(preset, tmp_path):
     local_task_files(yaml.safe_load(preset.read_text())["data"].get("options", {}), tmp_path)
     result = snakemake("-n", "--configfile", str(preset), workdir=tmp_path)
@@ -150,6 +152,7 @@ def test_study_without_a_base_has_no_coverage_target(tmp_path):
     result = snakemake("-n", "--configfile", str(config), workdir=tmp_path)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "coverage_by_difficulty" not in job_counts(result.stdout)
+    assert "answer_distributions" not in job_counts(result.stdout)
     asked = snakemake("-n", "results/coverage_by_difficulty.csv", "--configfile", str(config), workdir=tmp_path)
     assert asked.returncode != 0
     assert "config key 'methods' has no 'base' entry with objective none" in asked.stdout + asked.stderr
@@ -184,6 +187,10 @@ BAD_CONFIGS = {
                        "train.extra_args: nsr train cannot parse it: unrecognized arguments: --checkpoint-evry 5"
                        " (see nsr train --help)"),
     "no bootstrap": (lambda c: c["evaluation"].update(num_bootstrap=0), "evaluation.num_bootstrap: must be >= 1, got 0"),
+    "grpo on unsolved groups": (lambda c: c["methods"].update({"grpo-unsolved": {"objective": "grpo",
+                                                                                "group_filter": "unsolved"}}),
+                                "methods.grpo-unsolved.group_filter: 'unsolved' keeps only groups with no positive "
+                                "sample, from which objective 'grpo' learns nothing (every advantage is zero)"),
 }
 
 
@@ -319,9 +326,55 @@ def test_tiny_study_produces_every_artifact(tiny_study):
         assert rows.groupby("method")["problems"].sum().eq(size).all(), test_set
         assert rows.loc[rows["problems"] > 0, "solved_pct"].between(0, 100).all()
     assert "**mix** (4 problems)" in (results / "coverage_by_difficulty.md").read_text()
+    # answer distributions: per selected problem and method the six categories' shares sum to 1; the
+    # base's wrong answers are its own most frequent wrong ones in its samples
+    distributions = pd.read_csv(results / "answer_distributions.csv", keep_default_na=False)
+    assert (results / "answer_distributions.png").stat().st_size > 10_000
+    assert set(distributions["test_set"]) <= {"mix", "min"} and len(distributions)
+    blocks = distributions.groupby(["test_set", "problem_id", "method"])
+    assert blocks.size().eq(6).all() and np.allclose(blocks["share"].sum(), 1.0)
+    assert blocks["method"].first().groupby(level=[0, 1]).size().eq(len(config["methods"])).all()
+    base = distributions[distributions["method"] == "base"]
+    for (test_set, pid), rows in base.groupby(["test_set", "problem_id"]):
+        root = results if test_set == "mix" else results / "test_sets" / test_set
+        samples = pd.concat(pd.read_parquet(root / "samples" / "base" / f"seed{s}.parquet")
+                            for s in config["train"]["seeds"])
+        named = rows.loc[rows["category"].str.startswith("base_wrong") & rows["answer"].ne("")]
+        counts = samples[(samples["problem_id"] == pid) & ~samples["correct"]]["extracted"].value_counts()
+        for answer, share in zip(named["answer"], named["share"]):
+            assert counts[answer] == round(share * len(samples[samples["problem_id"] == pid])), (pid, answer)
     assert (results / "comparison_pass_at_k.md").exists()
     for rule in ("subset", "base", "train", "sample", "passk", "plot"):
         assert list((workdir / "logs" / rule).rglob("*.log")), rule
+
+
+@pytest.mark.slow
+def test_base_card_recounted_from_the_base_samples(tiny_study):
+    """results/base_card.csv of the DAG against a count of the base's own samples made here."""
+    from nsr.forms import classify
+
+    workdir, config_path = tiny_study
+    config = yaml.safe_load(config_path.read_text())
+    results = workdir / "results"
+    card = pd.read_csv(results / "base_card.csv")
+    assert list(dict.fromkeys(card["test_set"])) == ["mix", "min"]
+    problems = pd.read_parquet(results / "data" / "test.parquet")
+    samples = pd.concat([pd.read_parquet(results / "samples" / "base" / f"seed{seed}.parquet")
+                         for seed in config["train"]["seeds"]], ignore_index=True)
+    classified = classify(problems, samples)
+    per_problem = []
+    for _, group in classified.groupby("problem_id"):
+        counts = group["answer_text"].value_counts()
+        top = counts[counts == counts.max()].index
+        right = set(group.loc[group["correct"], "answer_text"])
+        per_problem.append((group["correct"].mean(), sum(a in right for a in top) / len(top), group["correct"].any()))
+    pass1, mode, solved = (100 * sum(column) / len(per_problem) for column in zip(*per_problem))
+    overall = card[(card["test_set"] == "mix") & (card["question_type"] == "all")].iloc[0]
+    assert overall["problems"] == config["data"]["test_size"] and overall["n"] == config["sampling"]["num_samples"]
+    assert overall["pass1"] == pytest.approx(pass1) and overall["mode_right"] == pytest.approx(mode)
+    assert overall["headroom"] == pytest.approx(mode - pass1) and overall["solved"] == pytest.approx(solved)
+    assert overall["malformed"] == pytest.approx(100 * (classified["form"] == "malformed").mean())
+    assert "targets met" in (results / "base_card.md").read_text()
 
 
 @pytest.mark.slow
@@ -361,7 +414,7 @@ def test_report_holds_both_figures_and_the_table(tiny_study):
     assert result.returncode == 0, result.stderr
     html = report.read_text()
     for name in ("comparison_pass_at_k.png", "comparison_pass_at_k.csv", "training_curves.png",
-                 "coverage_by_difficulty.png"):
+                 "coverage_by_difficulty.png", "answer_distributions.png"):
         assert name in html
 
 

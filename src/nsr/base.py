@@ -8,8 +8,9 @@ Two routes:
   teacher (``--warmstart-teacher-accuracy < 1``, nsr.teacher) every target keeps the answer's
   form but is right only sometimes: the prior of a pretrained LLM, sure of the form and unsure
   of the content, which the paper's NSR mechanism relies on. In phases (nsr.warmstart, e.g.
-  clean targets until the skill is learned, then a noisy teacher with a blind spot) the base
-  gets skill, uncertainty and problems whose right answer lies in its tail.
+  clean targets until the skill is learned, then a noisy teacher with a blind spot, or one whose
+  accuracy falls with the problem's difficulty) the base gets skill, uncertainty and problems
+  whose right answer lies in its tail.
 """
 
 from __future__ import annotations
@@ -22,8 +23,7 @@ from pathlib import Path
 
 from nsr.io import InputError, atomic_path
 from nsr.model_source import check_model, loading
-from nsr.teacher import BLIND_SPOTS
-from nsr.warmstart import (DEFAULTS, EMBEDDED, PHASE_KEYS, Phase, flat_flag, make_phases, parse_phase_flag,
+from nsr.warmstart import (CHOICES, DEFAULTS, EMBEDDED, PHASE_KEYS, Phase, flat_flag, make_phases, parse_phase_flag,
                            study_warmstart_options, warmstart_flags)
 
 FLAT_HELP = {
@@ -34,9 +34,20 @@ FLAT_HELP = {
     "teacher_decay": "noisy teacher: its accuracy is multiplied by this per table value beyond two (bigger tables "
                      "are harder; 1 = the same accuracy for every table)",
     "blind_spot": "the teacher's systematic error (nsr.teacher.BLIND_SPOTS): last_unseen overlooks the table's last "
-                  "entry, no_carry adds without carrying",
+                  "entry, no_carry adds without carrying, coarse compares values by their tens digit only (ties to "
+                  "the first listed)",
     "blind_spot_escape": "probability the teacher escapes its blind spot on a problem it changes (last_unseen: sees "
-                         "the last entry; no_carry: carries)",
+                         "the last entry; no_carry: carries; coarse: sees the units)",
+    "teacher_difficulty": "gap: on order questions the teacher's accuracy falls with the problem's difficulty (the "
+                          "smallest gap between two values the answer depends on; nsr.teacher.difficulty) and when "
+                          "wrong it mostly gives one near miss (that pair swapped); none: the noisy teacher",
+    "teacher_hard_gap": "difficulty teacher: at gaps up to this (value units) it is right with "
+                        "--warmstart-teacher-hard-accuracy",
+    "teacher_easy_gap": "difficulty teacher: from this gap on it is right with --warmstart-teacher-accuracy (linear "
+                        "in between)",
+    "teacher_hard_accuracy": "difficulty teacher: its accuracy on the hardest problems (<= teacher accuracy)",
+    "teacher_systematic": "difficulty teacher: when wrong, the probability of the systematic near miss (else another "
+                          "wrong answer)",
 }
 LOG_COLUMNS = ("phase", "step", "loss", "lr", "seconds")  # warmstart_log.csv, one row per step
 
@@ -53,7 +64,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     for key, kind in PHASE_KEYS.items():
         parser.add_argument(flat_flag(key), dest=f"warmstart_{key}",
                             type=kind, default=DEFAULTS[key], help=FLAT_HELP.get(key),
-                            choices=BLIND_SPOTS if key == "blind_spot" else None)
+                            choices=CHOICES.get(key))
     parser.add_argument("--warmstart-phase", action="append", default=None, metavar="KEY=VALUE,...",
                         help="one warm-start phase, in order (repeat for more): its settings over the flat ones, e.g. "
                              "'steps=600,learning_rate=3e-4,teacher_accuracy=0.6,blind_spot=last_unseen,"
@@ -77,7 +88,12 @@ def prepare_from_args(args: argparse.Namespace, task_options: dict | None) -> Pa
                         warmstart_batch_size=args.warmstart_batch_size, num_threads=args.num_threads,
                         teacher_accuracy=args.warmstart_teacher_accuracy, teacher_noise=args.warmstart_teacher_noise,
                         teacher_decay=args.warmstart_teacher_decay, blind_spot=args.warmstart_blind_spot,
-                        blind_spot_escape=args.warmstart_blind_spot_escape, phases=phases)
+                        blind_spot_escape=args.warmstart_blind_spot_escape,
+                        teacher_difficulty=args.warmstart_teacher_difficulty,
+                        teacher_hard_gap=args.warmstart_teacher_hard_gap,
+                        teacher_easy_gap=args.warmstart_teacher_easy_gap,
+                        teacher_hard_accuracy=args.warmstart_teacher_hard_accuracy,
+                        teacher_systematic=args.warmstart_teacher_systematic, phases=phases)
 
 
 def prepare_base(model: str, output_dir, seed: int = 2025, dataset_name: str = "synthchart",
@@ -85,7 +101,12 @@ def prepare_base(model: str, output_dir, seed: int = 2025, dataset_name: str = "
                  warmstart_steps: int = DEFAULTS["steps"], warmstart_lr: float = DEFAULTS["learning_rate"],
                  warmstart_batch_size: int = DEFAULTS["batch_size"], num_threads: int | None = None,
                  teacher_accuracy: float = 1.0, teacher_noise: float = 0.3, teacher_decay: float = 1.0,
-                 blind_spot: str = "none", blind_spot_escape: float = 0.0, phases: list[dict] | None = None,
+                 blind_spot: str = "none", blind_spot_escape: float = 0.0,
+                 teacher_difficulty: str = DEFAULTS["teacher_difficulty"],
+                 teacher_hard_gap: float = DEFAULTS["teacher_hard_gap"],
+                 teacher_easy_gap: float = DEFAULTS["teacher_easy_gap"],
+                 teacher_hard_accuracy: float = DEFAULTS["teacher_hard_accuracy"],
+                 teacher_systematic: float = DEFAULTS["teacher_systematic"], phases: list[dict] | None = None,
                  shape=None) -> Path:
     """Write the start policy to ``output_dir`` atomically and return its path.
 
@@ -95,9 +116,11 @@ def prepare_base(model: str, output_dir, seed: int = 2025, dataset_name: str = "
 
     flat = {"steps": warmstart_steps, "learning_rate": warmstart_lr, "batch_size": warmstart_batch_size,
             "teacher_accuracy": teacher_accuracy, "teacher_noise": teacher_noise, "teacher_decay": teacher_decay,
-            "blind_spot": blind_spot, "blind_spot_escape": blind_spot_escape}
-    phases = make_phases(flat, phases)
-    steps = sum(phase.steps for phase in phases)
+            "blind_spot": blind_spot, "blind_spot_escape": blind_spot_escape, "teacher_difficulty": teacher_difficulty,
+            "teacher_hard_gap": teacher_hard_gap, "teacher_easy_gap": teacher_easy_gap,
+            "teacher_hard_accuracy": teacher_hard_accuracy, "teacher_systematic": teacher_systematic}
+    warmstart = make_phases(flat, phases)
+    steps = sum(phase.steps for phase in warmstart)
     if num_threads:
         torch.set_num_threads(num_threads)
     output_dir = Path(output_dir)
@@ -108,16 +131,17 @@ def prepare_base(model: str, output_dir, seed: int = 2025, dataset_name: str = "
         # Validate the data (and the teacher) before building anything heavy.
         problems = load_problems(dataset_name, split="warmstart", seed=seed, **(task_options or {})) if steps else None
         rows = None
-        if any(phase.steps and not phase.teacher.perfect for phase in phases):
+        if any(phase.steps and not phase.teacher.perfect for phase in warmstart):
             if not {"table", "question_type"} <= set(problems.columns):
-                raise InputError(f"warm-start teacher (teacher_accuracy or teacher_decay < 1, or a blind spot): it "
-                                 f"knows synthchart problems only, not {dataset_name!r}")
+                raise InputError(f"warm-start teacher (teacher_accuracy or teacher_decay < 1, a blind spot or "
+                                 f"teacher_difficulty): it knows synthchart problems only, not {dataset_name!r}")
+            make_phases(flat, phases, question_types=set(problems["question_type"]))  # each teacher has work
             rows = problems.to_dict("records")
         tokenizer = build_tokenizer()
         policy = build_tiny_model(tokenizer, shape, seed=seed)
         losses = []
         if steps:
-            losses = warm_start(policy, tokenizer, list(problems["prompt"]), list(problems["answer"]), phases,
+            losses = warm_start(policy, tokenizer, list(problems["prompt"]), list(problems["answer"]), warmstart,
                                 seed=seed, rows=rows)
         with atomic_path(output_dir) as tmp:
             policy.save_pretrained(tmp)

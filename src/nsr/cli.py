@@ -25,7 +25,10 @@ COMMANDS = {
     "passk": ("nsr.passk", "unbiased Pass@k with bootstrap CIs from a samples file"),
     "plot": ("nsr.plotting.cli", "comparison figure + tables, training-dynamics figure"),
     "forms": ("nsr.forms_cli", "answer forms of samples: correct / well formed but wrong / malformed, distinct answers"),
+    "card": ("nsr.base_card", "the base card: skill, headroom, fragile problems, form of the base's own samples"),
     "coverage": ("nsr.coverage", "test problems binned by the base's success rate: per method the share solved in n"),
+    "answers": ("nsr.answer_distributions_cli",
+                "per fragile (and easy) problem each method's answer shares: right, the base's top wrong answers, malformed"),
     "launch": ("nsr.launch", "accelerate launch with processes/machines from the job's gpu/nodes resources"),
     "gpus": ("nsr.gpus", "run a command on GPUs of its own (CUDA_VISIBLE_DEVICES from lock files)"),
     "check-config": ("nsr.study_config.cli", "check a study config (YAML, schema, files, options) as the workflow does"),
@@ -46,13 +49,14 @@ def typed_flag(args: argparse.Namespace, dest: str, default: str) -> str:
     return getattr(args, "typed_flags", {}).get(dest) or default
 
 
-def add_test_set_flags(parser: argparse.ArgumentParser, fields: Sequence[str], help_text: str) -> None:
+def add_test_set_flags(parser: argparse.ArgumentParser, fields: Sequence[str], help_text: str,
+                       tables: str = ".csv and .md tables") -> None:
     """`--set NAME FIELD... SAMPLES...` (repeated, one per test set) and `--output` of a command that
-    writes a figure and its tables (`nsr forms`, `nsr coverage`)."""
+    writes a figure and its ``tables`` (`nsr forms`, `nsr coverage`, `nsr answers`)."""
     parser.add_argument("--set", dest="sets", action="append", nargs="+", required=True,
                         metavar=" ".join(["NAME", *fields, "SAMPLES"]),
                         help=f"a test set: its name, {help_text}; repeat for several test sets")
-    parser.add_argument("--output", required=True, help="figure (.png); the .csv and .md tables go next to it")
+    parser.add_argument("--output", required=True, help=f"figure (.png); the {tables} go next to it")
 
 
 def test_set_groups(sets: Sequence[Sequence[str]], fields: Sequence[str]) -> list[tuple]:

@@ -82,24 +82,32 @@ def coverage_rows(runs: Mapping[str, Sequence[pd.DataFrame]], base: str = BASE_M
     return pd.DataFrame(rows)
 
 
-def load_runs(paths: Sequence[str | Path], base: str = BASE_METHOD) -> dict[str, list[pd.DataFrame]]:
-    """method (a file's folder name) -> per-file counts; every file must hold the problems of the
-    base's first file, so that a bin means the same problems for every method."""
+def samples_by_method(paths: Sequence[str | Path], base: str = BASE_METHOD,
+                      extra_columns: Sequence[str] = ()) -> dict[str, list[tuple[Path, pd.DataFrame]]]:
+    """method (a file's folder name) -> (path, samples of nsr.passk.load_samples) per file, in the
+    given order; every file must hold the problems of the base's first file, so that a problem's
+    base difficulty means the same problems for every method."""
     runs: dict[str, list[tuple[Path, pd.DataFrame]]] = {}
     for path in map(Path, paths):
-        runs.setdefault(path.parent.name, []).append((path, counts_per_problem(load_samples(path))))
+        runs.setdefault(path.parent.name, []).append((path, load_samples(path, extra_columns=extra_columns)))
     if base not in runs:
         raise InputError(f"no samples file of the base method {base!r} (a file's folder names its method; "
                          f"got {sorted(runs)})")
     reference_path, reference = runs[base][0]
     expected = set(reference["problem_id"])
-    for path, counts in (run for seeds in runs.values() for run in seeds):
-        found = set(counts["problem_id"])
+    for path, samples in (run for seeds in runs.values() for run in seeds):
+        found = set(samples["problem_id"])
         if found != expected:
             odd = sorted(found ^ expected)
             raise InputError(f"samples file {path}: its problems differ from those of {reference_path} "
                              f"({len(found)} vs {len(expected)} problems; e.g. {odd[0]!r} in only one)")
-    return {method: [counts for _, counts in seeds] for method, seeds in runs.items()}
+    return runs
+
+
+def load_runs(paths: Sequence[str | Path], base: str = BASE_METHOD) -> dict[str, list[pd.DataFrame]]:
+    """method (a file's folder name) -> per-file counts (problem_id, n, c), checked as samples_by_method."""
+    return {method: [counts_per_problem(samples) for _, samples in seeds]
+            for method, seeds in samples_by_method(paths, base).items()}
 
 
 def coverage_table(test_sets: Sequence[tuple[str, Sequence[str | Path]]], base: str = BASE_METHOD) -> pd.DataFrame:

@@ -28,6 +28,7 @@ from pathlib import Path
 
 from nsr.io import InputError, atomic_path
 from nsr.model_source import check_model, first_line, loading
+from nsr.trainer.group_filter import GROUP_FILTERS, refusal
 from nsr.trl_args import field_errors, parse_assignment, reporters, runtime_errors
 
 MODES = ("grpo", "psr", "nsr", "w-reinforce")
@@ -70,6 +71,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "optimizer steps as every objective) or subset (the official code: removed from the "
                              "rollout batch before it is split into mini-batches, one optimizer step per mini-batch "
                              "left; nsr.trainer.batch_filter). grpo and w-reinforce keep every sample: same run")
+    parser.add_argument("--group-filter", choices=tuple(GROUP_FILTERS), default="all",
+                        help="which groups of --num-generations rollouts train, before --batch-filter acts on samples: "
+                             "all, mixed (some but not all positive: DAPO's dynamic sampling), unsolved (no positive "
+                             "sample: the zero-success restriction), solved (at least one positive); "
+                             "nsr.trainer.group_filter. A filter the objective learns nothing from is refused "
+                             "(grpo or psr with unsolved)")
+    parser.add_argument("--group-filter-max-batches", type=int, default=0,
+                        help="generation batches a step may use in all: while fewer groups than --prompts-per-step x "
+                             "processes survived --group-filter, generate another batch (prompts drawn from the "
+                             "training set by --seed and step), up to this many; then train on the survivors and say "
+                             "so in the log. 0 (default) or 1: no refill. Unlike verl's max_num_gen_batches, 0 is not "
+                             "'no limit'")
     parser.add_argument("--learning-rate", type=float, default=1e-6)
     parser.add_argument("--max-completion-length", type=int, default=256)
     parser.add_argument("--temperature", type=float, default=1.0)
@@ -136,6 +149,7 @@ def check_flags(args: argparse.Namespace) -> None:
         (not args.eval_every or args.eval_dataset, "--eval-every needs --eval-dataset"),
         (args.eval_size >= 1, "--eval-size must be >= 1"),
         (args.eval_samples >= 1, "--eval-samples must be >= 1"),
+        (args.group_filter_max_batches >= 0, "--group-filter-max-batches must be >= 0"),
     ]
     for ok, message in checks:
         if not ok:
@@ -147,6 +161,9 @@ def validate(args: argparse.Namespace) -> None:
     from nsr.cli import typed_flag
 
     check_flags(args)
+    refused = refusal(args.mode, args.group_filter, f"--mode {args.mode}")
+    if refused:
+        raise InputError(f"--group-filter {args.group_filter} {refused}")
     trl = trl_fields(args)
     errors = [*field_errors(trl, "--trl", use_flags=True), *runtime_errors(trl)]
     if errors:
@@ -180,6 +197,8 @@ def training_config(args: argparse.Namespace, ckpt_dir: Path):
             objective=args.mode,
             lambda_psr=args.lambda_psr,
             batch_filter=args.batch_filter,
+            group_filter=args.group_filter,
+            group_filter_max_batches=args.group_filter_max_batches,
             reward_threshold=args.reward_threshold,
             seed=args.seed,
             learning_rate=args.learning_rate,

@@ -28,6 +28,9 @@ from nsr.io import InputError
 PROJECT_FIELDS: dict[str, tuple[str | None, str | None]] = {
     "objective": ("the config key objective", "--mode"),
     "lambda_psr": ("the config key lambda_psr", "--lambda-psr"),
+    "batch_filter": ("the config key batch_filter", "--batch-filter"),
+    "group_filter": ("the config key group_filter", "--group-filter"),
+    "group_filter_max_batches": ("the config key group_filter_max_batches", "--group-filter-max-batches"),
     "reward_threshold": ("the config key reward_threshold", "--reward-threshold"),
     "learning_rate": ("the config key learning_rate", "--learning-rate"),
     "max_steps": ("the config key max_steps", "--max-steps"),

@@ -112,3 +112,26 @@ def test_dynamics_figure_adds_held_out_panels_from_the_base(tmp_path):
     # the training panels skip step 0 (no update there): their first point is step 1
     reward = labelled_lines(fig.axes[0])[0]
     assert np.isnan(reward.get_ydata()[0]) or reward.get_xdata()[0] == 1
+
+
+def test_group_filter_panels_show_the_kept_shares_and_older_logs_still_plot(tmp_path):
+    """Logs with group_filter's columns add two training panels: groups_kept / groups_generated and
+    kept_positive_share per method; a log written before the columns existed is drawn in the other panels."""
+    filtered = tmp_path / "models" / "nsr-unsolved" / "seed0" / "train_log.csv"
+    older = tmp_path / "models" / "grpo" / "seed0" / "train_log.csv"
+    write_log(filtered, 10, 0.4, 0)
+    write_log(older, 10, 0.8, 1)
+    log = pd.read_csv(filtered)
+    log["groups_generated"] = [16, 32, 16, 48, 16, 16, 32, 16, 16, 16]
+    log["groups_kept"] = [4, 8, 8, 12, 16, 2, 16, 16, 0, 8]
+    log["kept_positive_share"] = [0.0] * 8 + [np.nan, 0.0]  # no kept group at step 9: no share
+    log.to_csv(filtered, index=False)
+    fig = dynamics_figure(load_train_logs([filtered, older]), window=1)
+    titles = [ax.get_title() for ax in fig.axes]
+    assert titles == ["reward (mean)", "fraction correct", "token entropy", "kept share of groups",
+                      "positive share of kept samples"]
+    kept = {line.get_label(): line for line in labelled_lines(fig.axes[3])}
+    assert kept["nsr-unsolved"].get_ydata() == pytest.approx(log["groups_kept"] / log["groups_generated"])
+    assert list(labelled_lines(fig.axes[0])[1].get_ydata()) == pytest.approx(0.8 * np.arange(1, 11) / 10)  # grpo
+    share = {line.get_label(): line for line in labelled_lines(fig.axes[4])}
+    assert list(share["nsr-unsolved"].get_ydata()[:8]) == [0.0] * 8

@@ -13,8 +13,9 @@ import pandas as pd
 import pytest
 import yaml
 
+from nsr.base_card import CARD_CHECKS
 from nsr.paper_shape import CRITERIA, ROLES
-from nsr.screen import AGGREGATE, FRAGILE_SOLVED, columns, screen
+from nsr.screen import AGGREGATE, FRAGILE_SOLVED, base_sources, columns, load_grid, reuse_base, screen
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -57,8 +58,8 @@ def test_tiny_grid_writes_every_column(tiny_screen):
     runs, agg = table[table["seed_set"] != AGGREGATE], table[table["seed_set"] == AGGREGATE]
     # every number of every run is there (an empty override string reads back as NaN; a fragile share
     # only where the base has fragile problems)
-    assert runs.drop(columns=["overrides", *FRAGILE_SOLVED]).notna().all().all()
-    assert agg.drop(columns=["overrides", "details", *FRAGILE_SOLVED,
+    assert runs.drop(columns=["overrides", "card_fragile_types", *FRAGILE_SOLVED]).notna().all().all()
+    assert agg.drop(columns=["overrides", "details", "card_fragile_types", *FRAGILE_SOLVED,
                              *[c for c in table.columns if c.endswith(("_lo", "_hi"))]]).notna().all().all()
     assert runs["fragile_problems"].between(0, 4).all()
     fragile = runs.loc[runs["fragile_problems"] > 0, list(FRAGILE_SOLVED)]
@@ -110,6 +111,33 @@ def test_rerun_reuses_rows_and_an_appended_variant_extends_the_table(tiny_screen
     pd.testing.assert_frame_equal(before, after)
     assert "lr1e-2/s7: not run yet" in (root / "table.md").read_text()
     assert not (root / "work" / "lr1e-2").exists()
+
+
+@pytest.mark.slow
+def test_stage_0_grid_of_bases_writes_their_cards_and_a_study_grid_reuses_its_bases(tmp_path, tiny_grid, write_grid):
+    """A `stage: base` grid runs no RL: each run's row is its base card; a study grid naming its workdir
+    as `bases_from` starts from those bases (copied, not warm-started again)."""
+    bases = {**tiny_grid, "stage": "base", "variants": {"default": {}}}
+    result = screen_command(write_grid(tmp_path / "bases.yaml", bases), tmp_path / "bases", tmp_path / "bases_table")
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-5000:]
+    table = pd.read_csv(tmp_path / "bases_table.csv")
+    assert list(table.columns) == columns("base")
+    run = tmp_path / "bases" / "default" / "s7"
+    assert not (run / "results" / "models" / "psr").exists()  # no RL in stage 0
+    card = pd.read_csv(run / "results" / "base_card.csv")
+    overall = card[(card["test_set"] == "mix") & (card["question_type"] == "all")].iloc[0]
+    row = table[table["seed_set"] == "s7"].iloc[0]
+    assert row["card_mode_right"] == pytest.approx(overall["mode_right"], abs=1e-4)
+    assert row["card_pass1"] == pytest.approx(overall["pass1"], abs=1e-4)
+    assert row["card_held"] == sum(row[f"meets_{name}"] == 1 for name in CARD_CHECKS)
+    assert "| default |" in (tmp_path / "bases_table.md").read_text()
+    # a study grid on the same data and base settings: its runs copy the stage-0 subset and base
+    study = {**tiny_grid, "variants": {"default": {}}, "bases_from": str(tmp_path / "bases")}
+    grid, runs = load_grid(write_grid(tmp_path / "study.yaml", study), tmp_path / "study")
+    for target in runs:
+        target.workdir.mkdir(parents=True)
+        assert reuse_base(target, base_sources(grid, tmp_path / "study.yaml"), log=lambda *_: None)
+        assert (target.workdir / "results" / "models" / "base" / "config.json").exists()
 
 
 def test_a_failing_variant_does_not_stop_the_grid(tmp_path, tiny_grid, write_grid):

@@ -60,8 +60,25 @@ MISTAKES = {
                        "base.warmstart.phases[0].stesp: unknown key (did you mean steps?)"),
     "unknown blind spot": (lambda c, _: c["base"]["warmstart"].update(phases=[{}, {"blind_spot": "last_seen"}]),
                            "base.warmstart.phases[1].blind_spot: 'last_seen' is not one of none, last_unseen, "
-                           "no_carry (did you mean last_unseen?)"),
+                           "no_carry, coarse (did you mean last_unseen?)"),
     "no phases": (lambda c, _: c["base"]["warmstart"].update(phases=[]), "base.warmstart.phases: must not be empty"),
+    "difficulty teacher typo": (lambda c, _: c["base"]["warmstart"].update(teacher_difficulty="gaps"),
+                                "base.warmstart.teacher_difficulty: 'gaps' is not one of none, gap "
+                                "(did you mean gap?)"),
+    "systematic share above 1": (lambda c, _: c["base"]["warmstart"].update(teacher_systematic=1.5),
+                                 "base.warmstart.teacher_systematic: must be <= 1, got 1.5"),
+    "difficulty curve upside down": (lambda c, _: c["base"]["warmstart"].update(phases=[{}, {
+                                         "teacher_difficulty": "gap", "teacher_hard_gap": 8, "teacher_easy_gap": 5}]),
+                                     "base.warmstart.phases[1].teacher_hard_gap: must be < teacher_easy_gap (5), "
+                                     "got 8"),
+    "sum blind spot without sums": (lambda c, _: c["base"]["warmstart"].update(blind_spot="no_carry"),
+                                    "base.warmstart.blind_spot: no_carry acts on sum questions only; the warm-start "
+                                    "problems have none (question types: max, min)"),
+    "difficulty teacher on a hub model": (lambda c, _: c["base"].update(model="org/model", warmstart={
+                                              "teacher_difficulty": "gap"}),
+                                          "base.warmstart.teacher_difficulty: the warm-start teacher (noise, blind "
+                                          "spots) warm-starts the embedded model on synthchart only (base.model: "
+                                          "embedded, data.dataset: synthchart)"),
     "blind spot on a hub model": (lambda c, _: c["base"].update(model="org/model", warmstart={
                                       "phases": [{"steps": 5}, {"steps": 5, "blind_spot": "no_carry"}]}),
                                   "base.warmstart.phases[1].blind_spot: the warm-start teacher (noise, blind spots) "
@@ -147,6 +164,19 @@ MISTAKES = {
                                             "data.extra_test_sets.mix: the name is the study's own test set "
                                             "(data.test_name); give it another name"),
     "sampling top_p 0": (lambda c, _: c["sampling"].update(top_p=0), "sampling.top_p: must be > 0, got 0"),
+    "grpo on unsolved groups": (lambda c, _: c["methods"]["grpo"].update(group_filter="unsolved"),
+                                "methods.grpo.group_filter: 'unsolved' keeps only groups with no positive sample, "
+                                "from which objective 'grpo' learns nothing (every advantage is zero)"),
+    "psr on unsolved groups from train": (lambda c, _: (c["train"].update(group_filter="unsolved"),
+                                                        c["methods"]["grpo"].update(group_filter="mixed")),
+                                          "train.group_filter (method psr): 'unsolved' keeps only groups with no "
+                                          "positive sample, from which objective 'psr' learns nothing (it learns from "
+                                          "positive samples only)"),
+    "group filter typo": (lambda c, _: c["methods"]["nsr"].update(group_filter="unsolve"),
+                          "methods.nsr.group_filter: 'unsolve' is not one of all, mixed, unsolved, solved "
+                          "(did you mean unsolved?)"),
+    "negative refill cap": (lambda c, _: c["train"].update(group_filter_max_batches=-1),
+                            "train.group_filter_max_batches: must be >= 0, got -1"),
     "credit typo": (lambda c, _: c["data"]["options"].update(credit="gradd"),
                     "data.options: synthchart: option 'credit' must be one of ['binary', 'graded'], got 'gradd'"),
     "chart task credit value": (lambda c, _: (c["data"].update(dataset="evochart",
@@ -166,9 +196,39 @@ def test_each_mistake_is_one_line_naming_the_key(case, tmp_path, monkeypatch):
     assert config_errors(config, REPO) == [expected.format(tmp=tmp_path)]
 
 
+def test_group_filter_flags_reach_nsr_train_only_when_set():
+    """A study without the keys keeps its train commands (and Snakemake params: nothing re-runs); a method's
+    group_filter reaches its own command only."""
+    from nsr.study_config import method_settings, train_arguments
+    from nsr.train_cli import build_parser
+
+    def parsed(config, method):
+        command = " ".join(train_arguments(method_settings(config, method), "t.parquet")).split()
+        return command, build_parser().parse_args([*command, "--model", "m", "--dataset-name", "d"])
+
+    config = copy.deepcopy(TINY)
+    config["methods"]["nsr-unsolved"] = {"objective": "nsr", "group_filter": "unsolved", "group_filter_max_batches": 3}
+    assert config_errors(config, REPO) == []
+    command, args = parsed(config, "nsr")
+    assert not [flag for flag in command if flag.startswith("--group-filter")]
+    assert (args.group_filter, args.group_filter_max_batches) == ("all", 0)
+    command, args = parsed(config, "nsr-unsolved")
+    assert (args.group_filter, args.group_filter_max_batches) == ("unsolved", 3)
+
+
+def test_group_filter_example_is_the_embedded_default_plus_three_methods():
+    default = load_yaml(REPO / "config" / "config.yaml")
+    example = load_yaml(REPO / "config" / "examples" / "group_filters.yaml")
+    added = {name: example["methods"].pop(name) for name in ("nsr-unsolved", "psr-solved", "grpo-mixed")}
+    assert example == default  # every other key as the embedded default's: one study, three more curves
+    assert {name: (m["objective"], m["group_filter"]) for name, m in added.items()} == {
+        "nsr-unsolved": ("nsr", "unsolved"), "psr-solved": ("psr", "solved"), "grpo-mixed": ("grpo", "mixed")}
+
+
 def test_shipped_configs_pass(tmp_path, monkeypatch):
     assert config_errors(TINY, REPO) == []
     assert config_errors(load_yaml(REPO / "config" / "config.yaml"), REPO) == []
+    assert config_errors(load_yaml(REPO / "config" / "examples" / "group_filters.yaml"), REPO) == []
     math = load_yaml(REPO / "config" / "experiments" / "qwen2.5-math-7b-math.yaml")
     assert config_errors(math, REPO) == []
     monkeypatch.chdir(tmp_path)
@@ -178,6 +238,14 @@ def test_shipped_configs_pass(tmp_path, monkeypatch):
     (tmp_path / "data" / "evochart" / "images").mkdir(parents=True)
     assert config_errors(evochart, REPO) == [
         "data.options: evochart: option 'train_path': data file data/evochart/train.json does not exist"]
+
+
+def test_a_clean_phase_then_the_difficulty_teacher_with_the_coarse_blind_spot_passes():
+    config = copy.deepcopy(TINY)
+    config["base"]["warmstart"].update(teacher_hard_gap=30, phases=[{"steps": 5}, {
+        "steps": 5, "teacher_difficulty": "gap", "teacher_easy_gap": 40, "teacher_accuracy": 0.9,
+        "teacher_hard_accuracy": 0.05, "teacher_systematic": 0.8, "blind_spot": "coarse", "blind_spot_escape": 0.1}])
+    assert config_errors(config, REPO) == []
 
 
 @pytest.mark.parametrize("dataset, options", [("synthchart", {"types": "max,rank", "credit": "graded"}),

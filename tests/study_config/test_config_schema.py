@@ -33,3 +33,11 @@ def test_schema_rejects_unknown_keys_in_every_object():
         if key != "seeds":
             config["methods"]["nsr"][key] = config["train"].get(key, 1)
     assert not [e for e in schema_errors(config, load_schema(REPO)) if "unknown key" in e]
+
+
+def test_schema_lists_the_registered_group_filters():
+    """The schema's enum of train.group_filter is nsr.trainer.group_filter's registry (one source for the names)."""
+    from nsr.trainer.group_filter import GROUP_FILTERS
+
+    settings = load_schema(REPO)["properties"]["train"]["properties"]
+    assert settings["group_filter"]["enum"] == list(GROUP_FILTERS)

@@ -50,7 +50,7 @@ RULE_NAMES = ["subset", "base", "train", "sample", "passk", "plot"]
 # training and everything downstream, while editing plotting/ re-runs only the plots.
 STAGE_MODULES = {
     "subset": ["data.py", "data_cli.py", "tasks/__init__.py", "tasks/_common.py"],
-    "base": ["base.py", "warmstart.py", "teacher.py", "tiny.py", "vlm.py", "tasks/synthchart.py", "data.py", "model_source.py", "numerics.py"],
+    "base": ["base.py", "warmstart.py", "teacher/", "tiny.py", "vlm.py", "tasks/synthchart.py", "data.py", "model_source.py", "numerics.py"],
     "train": [
         "trainer/", "objectives.py", "train_cli.py", "sampling/decoding.py", "rewards.py", "vlm.py", "data.py",
         "model_source.py", "numerics.py", "trl_args.py", "forms.py", "passk.py", "tasks/synthchart.py",  # the last three: held-out eval
@@ -62,7 +62,11 @@ STAGE_MODULES = {
     "passk": ["passk.py", "sampling/formats.py"],
     "plot": ["plotting/"],
     "coverage": ["coverage.py", "passk.py", "sampling/formats.py", "plotting/"],
+    "card": ["base_card.py", "forms.py", "passk.py", "rewards.py", "tasks/synthchart.py", "data.py", "sampling/formats.py",
+             "paper_shape.py"],
     "forms": ["forms_cli.py", "forms.py", "plotting/", "rewards.py", "tasks/synthchart.py", "data.py", "passk.py"],
+    "answers": ["answer_distributions_cli.py", "answer_distributions.py", "coverage.py", "forms.py", "plotting/",
+                "rewards.py", "tasks/synthchart.py", "data.py", "passk.py", "sampling/formats.py"],
 }
 
 
@@ -273,12 +277,18 @@ def coverage_targets():
     return [f"results/coverage_by_difficulty.{ext}" for ext in ("png", "csv", "md")] if HAS_BASE else []
 
 
-def coverage_inputs(wildcards):
+def require_base(output, why):
+    """An output read from the base's samples, asked for in a study without a `base` method: the
+    error names the config key."""
     if not HAS_BASE:
         raise ValueError(
-            f"results/coverage_by_difficulty bins problems by the base's success rate: config key 'methods'"
-            f" has no {BASE_METHOD!r} entry with objective none (methods: {METHODS})"
+            f"{output} {why}: config key 'methods' has no {BASE_METHOD!r} entry with objective none"
+            f" (methods: {METHODS})"
         )
+
+
+def coverage_inputs(wildcards):
+    require_base("results/coverage_by_difficulty", "bins problems by the base's success rate")
     return [f for name in [PRIMARY_TEST_SET, *EXTRA_TEST_SETS] for f in test_set_samples(name)]
 
 
@@ -286,4 +296,42 @@ def coverage_sets():
     """`nsr coverage` --set groups: name, samples files; the study's test set first."""
     return " ".join(
         f"--set {name} {' '.join(test_set_samples(name))}" for name in [PRIMARY_TEST_SET, *EXTRA_TEST_SETS]
+    )
+
+
+def answer_distributions_targets():
+    """The answer distributions of the fragile problems: only a study with a `base` method has them."""
+    return [f"results/answer_distributions.{ext}" for ext in ("png", "csv")] if HAS_BASE else []
+
+
+def answer_distributions_inputs(wildcards):
+    """Every test set's problems and samples (the `--set` groups of answer_forms_sets)."""
+    require_base("results/answer_distributions", "selects problems and names wrong answers from the base's samples")
+    return answer_forms_inputs()
+
+
+def base_card_targets():
+    """The base card: only a study with a `base` method (objective none) has one."""
+    return [f"results/base_card.{ext}" for ext in ("csv", "md")] if HAS_BASE else []
+
+
+def base_samples(testset):
+    """The base's samples files (one per seed) on one test set."""
+    return [path for path in test_set_samples(testset) if Path(path).parent.name == BASE_METHOD]
+
+
+def base_card_inputs(wildcards):
+    if not HAS_BASE:
+        raise ValueError(
+            f"results/base_card reads the base's own samples: config key 'methods' has no {BASE_METHOD!r} entry"
+            f" with objective none (methods: {METHODS})"
+        )
+    return [f for name in [PRIMARY_TEST_SET, *EXTRA_TEST_SETS] for f in [test_set_problems(name), *base_samples(name)]]
+
+
+def base_card_sets():
+    """`nsr card` --set groups: name, problems parquet, the base's samples files; the study's test set first."""
+    return " ".join(
+        f"--set {name} {test_set_problems(name)} {' '.join(base_samples(name))}"
+        for name in [PRIMARY_TEST_SET, *EXTRA_TEST_SETS]
     )

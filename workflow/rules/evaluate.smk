@@ -74,3 +74,25 @@ use rule passk_seeds as passk_seeds_test_set with:
         "logs/test_sets/{testset}/passk/{method}/all_seeds.log",
     benchmark:
         "results/benchmarks/test_sets/{testset}/passk/{method}/all_seeds.tsv"
+
+
+rule base_card:
+    input:
+        base_card_inputs,
+    output:
+        csv=report("results/base_card.csv", caption="../report/base_card.rst", category="Base card"),
+        md="results/base_card.md",
+    params:
+        sets=base_card_sets(),
+        code=code_stamp("card"),
+    log:
+        "logs/evaluate/base_card.log",
+    benchmark:
+        "results/benchmarks/evaluate/base_card.tsv"
+    threads: rule_threads("passk")
+    resources:
+        **rule_resources("passk"),
+    conda:
+        "../envs/nsr.yaml"
+    shell:
+        "nsr card {params.sets} --output {output.csv} > {log} 2>&1"

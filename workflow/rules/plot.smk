@@ -88,3 +88,34 @@ rule coverage_by_difficulty:
         "../envs/nsr.yaml"
     shell:
         "nsr coverage {params.sets} --base {params.base} --output {output.png} > {log} 2>&1"
+
+
+rule answer_distributions:
+    input:
+        answer_distributions_inputs,
+    output:
+        png=report(
+            "results/answer_distributions.png",
+            caption="../report/answer_distributions.rst",
+            category="Answer distributions",
+        ),
+        csv=report(
+            "results/answer_distributions.csv",
+            caption="../report/answer_distributions.rst",
+            category="Answer distributions",
+        ),
+    params:
+        sets=answer_forms_sets(),
+        base=BASE_METHOD,
+        code=code_stamp("answers"),
+    log:
+        "logs/plot/answer_distributions.log",
+    benchmark:
+        "results/benchmarks/plot/answer_distributions.tsv"
+    threads: rule_threads("plot")
+    resources:
+        **rule_resources("plot"),
+    conda:
+        "../envs/nsr.yaml"
+    shell:
+        "nsr answers {params.sets} --base {params.base} --output {output.png} > {log} 2>&1"

@@ -21,9 +21,12 @@ returned, inspected in tests and saved from any thread.
     dynamics.py      load_train_logs, smooth, dynamics_figure
     answer_forms.py  answer_forms_figure (counted by nsr.forms; imports run one way:
                      forms_cli -> plotting -> forms)
+    answer_distributions.py  answer_distributions_figure, shown_problems (counted by
+                     nsr.answer_distributions; imports: answer_distributions_cli -> plotting -> it)
     cli.py           `nsr plot`
 """
 
+from nsr.plotting.answer_distributions import CATEGORY_COLORS, answer_distributions_figure, shown_problems
 from nsr.plotting.answer_forms import FORM_COLORS, FORM_LABELS, answer_forms_figure
 from nsr.plotting.cli import add_arguments, run
 from nsr.plotting.common import KNOWN_METHODS, method_palette, save_figure, write_figure_and_tables
@@ -32,7 +35,8 @@ from nsr.plotting.comparison import (TABLE_KS, add_paired_differences, compariso
 from nsr.plotting.dynamics import (DYNAMICS_PANELS, EVAL_PANELS, SHARE_COLUMNS, TRAIN_LOG_COLUMNS, dynamics_figure,
                                    load_train_logs, smooth)
 
-__all__ = ["DYNAMICS_PANELS", "EVAL_PANELS", "FORM_COLORS", "FORM_LABELS", "KNOWN_METHODS", "SHARE_COLUMNS",
-           "TABLE_KS", "TRAIN_LOG_COLUMNS", "add_arguments", "add_paired_differences", "answer_forms_figure",
+__all__ = ["CATEGORY_COLORS", "DYNAMICS_PANELS", "EVAL_PANELS", "FORM_COLORS", "FORM_LABELS", "KNOWN_METHODS",
+           "SHARE_COLUMNS", "TABLE_KS", "TRAIN_LOG_COLUMNS", "add_arguments", "add_paired_differences",
+           "answer_distributions_figure", "answer_forms_figure", "shown_problems",
            "comparison_figure", "dynamics_figure", "load_results", "load_train_logs", "markdown_table",
            "method_palette", "run", "save_figure", "smooth", "write_comparison", "write_figure_and_tables"]

@@ -1,5 +1,5 @@
-"""Shared by nsr.plotting's figures (and nsr.coverage's, nsr.forms_cli's): one colour per method in
-every figure; a figure saved atomically, with its .csv and .md tables next to it."""
+"""Shared by nsr.plotting's figures (and nsr.coverage's, nsr.forms_cli's, nsr.answer_distributions_cli's):
+one colour per method in every figure; a figure saved atomically, with its .csv and .md tables next to it."""
 
 from __future__ import annotations
 
@@ -32,12 +32,14 @@ def save_figure(fig: Figure, path: str | Path, dpi: int = 150) -> None:
         fig.savefig(tmp, format=path.suffix.lstrip(".") or "png", dpi=dpi)
 
 
-def write_figure_and_tables(fig: Figure, table: pd.DataFrame, markdown: str, output: str | Path,
+def write_figure_and_tables(fig: Figure, table: pd.DataFrame, markdown: str | None, output: str | Path,
                             float_format: str | None = "%.6g") -> None:
-    """``output`` (the figure) plus the ``.csv`` and ``.md`` tables with its stem; NaN = empty cell."""
+    """``output`` (the figure) plus the ``.csv`` and ``.md`` tables with its stem (no ``.md`` for
+    ``markdown`` None); NaN = empty cell."""
     output = Path(output)
     with atomic_path(output.with_suffix(".csv")) as tmp:
         table.to_csv(tmp, index=False, float_format=float_format)
-    with atomic_path(output.with_suffix(".md")) as tmp:
-        tmp.write_text(markdown)
+    if markdown is not None:
+        with atomic_path(output.with_suffix(".md")) as tmp:
+            tmp.write_text(markdown)
     save_figure(fig, output)

@@ -17,12 +17,17 @@ from nsr.plotting.common import method_palette
 DYNAMICS_PANELS = (("reward_mean", "reward (mean)"), ("frac_correct", "fraction correct"),
                    ("entropy", "token entropy"))
 TRAIN_LOG_COLUMNS = ("step",) + tuple(col for col, _ in DYNAMICS_PANELS)
+# train.group_filter (nsr.trainer.group_filter): the share of generated groups that trained
+# (groups_kept / groups_generated, 100% without a filter) and of positives among their samples; logs
+# written before these columns existed have neither, and the panels then show only the runs that do.
+GROUP_PANELS = (("kept_group_share", "kept share of groups"), ("kept_positive_share", "positive share of kept samples"))
 # Held-out evaluation (nsr train --eval-every; nsr.trainer.HeldOutEvalCallback): sparse rows from
 # step 0 (the base) on, a second row of panels when present. "{k}" is the log's eval_k.
 EVAL_PANELS = (("eval_pass_at_1", "held-out Pass@1"), ("eval_pass_at_k", "held-out Pass@{k}"),
                ("eval_malformed", "held-out malformed share"), ("eval_entropy", "held-out token entropy"),
                ("eval_accuracy", "held-out greedy accuracy"))
-SHARE_COLUMNS = ("frac_correct", "eval_pass_at_1", "eval_pass_at_k", "eval_malformed", "eval_accuracy")
+SHARE_COLUMNS = ("frac_correct", "eval_pass_at_1", "eval_pass_at_k", "eval_malformed", "eval_accuracy",
+                 "kept_group_share", "kept_positive_share")
 
 
 def load_train_logs(paths: Sequence[str | Path], labels: Sequence[str] | None = None) -> pd.DataFrame:
@@ -58,8 +63,9 @@ def smooth(values: pd.Series, window: int) -> pd.Series:
 
 
 def dynamics_figure(logs: pd.DataFrame, window: int | None = None, title: str | None = None) -> Figure:
-    """Training panels (reward, fraction correct, token entropy) against step: per method a smoothed
-    line (mean over its runs) over the raw values drawn faint; ``window`` defaults to 1/10 of the
+    """Training panels (reward, fraction correct, token entropy; with group_filter's columns in the logs
+    also the kept share of groups and the positive share of the kept samples) against step: per method a
+    smoothed line (mean over its runs) over the raw values drawn faint; ``window`` defaults to 1/10 of the
     longest run. Held-out evaluation columns, when logged, add a second row (Pass@1, Pass@k,
     malformed share, token entropy, greedy accuracy): per method the mean over its runs at each
     evaluated step with a +-1 std band over runs, and the base (step 0, where every method starts)
@@ -68,13 +74,17 @@ def dynamics_figure(logs: pd.DataFrame, window: int | None = None, title: str | 
     methods = list(dict.fromkeys(logs["method"]))
     palette = method_palette(methods)
     logs = logs.copy()
+    if {"groups_kept", "groups_generated"} <= set(logs.columns):
+        logs["kept_group_share"] = logs["groups_kept"] / logs["groups_generated"]
+    train_panels = list(DYNAMICS_PANELS) + [(c, label) for c, label in GROUP_PANELS
+                                            if c in logs.columns and logs[c].notna().any()]
     eval_panels = [(c, _eval_label(logs, c, label)) for c, label in EVAL_PANELS
                    if c in logs.columns and logs[c].notna().any()]
-    columns = max(len(DYNAMICS_PANELS), len(eval_panels))
+    columns = max(len(train_panels), len(eval_panels))
     with sns.axes_style("whitegrid"), sns.plotting_context("notebook"):
         fig = Figure(figsize=(4.2 * columns, 3.6 * (1 + bool(eval_panels)) + 0.8), layout="constrained")
         grid = fig.subplots(1 + bool(eval_panels), columns, squeeze=False, sharex=True)
-        for ax, (column, label) in zip(grid[0], DYNAMICS_PANELS):
+        for ax, (column, label) in zip(grid[0], train_panels):
             logs["smoothed"] = logs.groupby("run")[column].transform(lambda s: smooth(s, window))
             for method in methods:
                 rows = logs[logs["method"] == method]  # several runs: mean over them per step
@@ -94,7 +104,7 @@ def dynamics_figure(logs: pd.DataFrame, window: int | None = None, title: str | 
                 ax.plot([0], [base.mean()], marker="D", markersize=8, color="black", linestyle="none",
                         label="base (step 0)", zorder=5)
             _label_panel(ax, column, label)
-        for ax in grid.flat[len(DYNAMICS_PANELS):columns]:
+        for ax in grid.flat[len(train_panels):columns]:
             ax.remove()  # training panels are fewer than held-out ones
         for ax in grid[1][len(eval_panels):] if eval_panels else []:
             ax.remove()

@@ -14,6 +14,14 @@ A grid file (YAML, e.g. benchmarks/grids/issue16.yaml) names the runs:
     confirm:                             # optional stage 2: chosen variants on seed sets new to the grid
       variants: [lr5e-5]
       seed_sets: {s11: {data.seed: 11, base.seed: 11, train.seeds: [21, 22]}}
+    stage: study                         # optional: study (default) or base (stage 0: bases only, no RL)
+    bases_from: benchmarks/out/screen/x  # optional: a stage-0 grid's workdir whose bases runs here reuse
+
+With ``stage: base`` a run has the base method only and builds results/base_card.csv (subset, base,
+the base's samples for every training seed, the card): the row is the card (nsr.base_card) and
+which targets of a paper-like base it meets. ``bases_from`` names such a grid's workdir: a run here
+whose data and base settings equal one of its finished runs copies that run's subset and base
+instead of warm-starting again.
 
 A key is a dotted config path (``train.learning_rate``), a value any YAML value, the syntax of
 ``benchmarks/embedded_variant.py --set``. Each run's config is base config + common + seed set +
@@ -35,11 +43,12 @@ plus one row per variant (seed_set ``all``) aggregating them; columns: docs/scre
 """
 
 from nsr.screen.cli import main, screen
-from nsr.screen.execution import ROW_FILE, collect, execute, reuse_base, snakemake
-from nsr.screen.grid import (AGGREGATE, DEFAULT_CONFIG, REPO, Run, apply_override, load_grid, overrides_text,
-                             parse_assignment, set_dotted, study_config)
-from nsr.screen.report import FRAGILE_SOLVED, TRAINED, aggregate, columns, markdown, table
+from nsr.screen.execution import ROW_FILE, STAGE_TARGETS, collect, collect_card, execute, reuse_base, snakemake
+from nsr.screen.grid import (AGGREGATE, DEFAULT_CONFIG, REPO, STAGES, Run, apply_override, base_sources,
+                             default_workdir, load_grid, overrides_text, parse_assignment, set_dotted, study_config)
+from nsr.screen.report import CARD_COLUMNS, FRAGILE_SOLVED, TRAINED, aggregate, columns, markdown, table
 
-__all__ = ["AGGREGATE", "DEFAULT_CONFIG", "FRAGILE_SOLVED", "REPO", "ROW_FILE", "Run", "TRAINED", "aggregate",
-           "apply_override", "collect", "columns", "execute", "load_grid", "main", "markdown", "overrides_text",
+__all__ = ["AGGREGATE", "CARD_COLUMNS", "DEFAULT_CONFIG", "FRAGILE_SOLVED", "REPO", "ROW_FILE", "Run", "STAGES",
+           "STAGE_TARGETS", "TRAINED", "aggregate", "apply_override", "base_sources", "collect", "collect_card",
+           "columns", "default_workdir", "execute", "load_grid", "main", "markdown", "overrides_text",
            "parse_assignment", "reuse_base", "screen", "set_dotted", "snakemake", "study_config", "table"]

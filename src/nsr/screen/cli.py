@@ -10,7 +10,7 @@ from typing import Any, Iterable
 
 from nsr.io import InputError, atomic_path
 from nsr.screen.execution import _stored_row, execute
-from nsr.screen.grid import REPO, load_grid
+from nsr.screen.grid import REPO, base_sources, default_workdir, load_grid
 from nsr.screen.report import markdown, table
 
 
@@ -19,6 +19,7 @@ def screen(grid_path: Path, workdir: Path, output: Path, cores: str | int = "all
     """Run the grid's (selected) variants, write ``output``.csv/.md over every variant with a
     current result, and return (the table, {run: why it is not in the table}, {run: why it failed})."""
     grid, runs = load_grid(grid_path, workdir)
+    sources = [*runs, *base_sources(grid, Path(grid_path))]  # where a run may copy its subset and base from
     only = set(only)
     unknown = sorted(only - {r.variant for r in runs})
     if unknown:
@@ -29,7 +30,7 @@ def screen(grid_path: Path, workdir: Path, output: Path, cores: str | int = "all
     def attempt(index: int) -> dict | None:
         run = runs[index]
         try:
-            return execute(run, cores, log, runs)
+            return execute(run, cores, log, sources)
         except (InputError, RuntimeError) as error:
             # One broken variant (a key another branch adds, a failed job) must not stop the grid.
             failed[f"{run.variant}/{run.seed_set}"] = str(error).splitlines()[0]
@@ -48,7 +49,7 @@ def screen(grid_path: Path, workdir: Path, output: Path, cores: str | int = "all
     # A variant is only compared over all its seed sets: a partial one would bias the aggregate.
     complete = {v for v in {r.variant for r in runs}
                 if sum(row["variant"] == v for row in rows) == sum(r.variant == v for r in runs)}
-    frame = table([r for r in rows if r["variant"] in complete])
+    frame = table([r for r in rows if r["variant"] in complete], grid.get("stage", "study"))
     output.parent.mkdir(parents=True, exist_ok=True)
     with atomic_path(output.with_suffix(".csv")) as tmp:
         frame.to_csv(tmp, index=False, float_format="%.6g")
@@ -74,7 +75,7 @@ def main(argv: list[str] | None = None) -> None:
                              "is the grid's, even if code changed since they ran")
     args = parser.parse_args(argv)
     stem = args.grid.stem
-    workdir = (args.workdir or REPO / "benchmarks" / "out" / "screen" / stem).resolve()
+    workdir = (args.workdir or default_workdir(args.grid)).resolve()
     output = args.output or REPO / "docs" / "screening" / stem
     try:
         _, _, failed = screen(args.grid, workdir, output, args.cores, args.only, args.jobs_parallel,

@@ -15,19 +15,24 @@ from typing import Any, Iterable
 
 import yaml
 
+from nsr.base_card import CARD_CHECKS
 from nsr.io import InputError, atomic_path
 from nsr.paper_shape import ROLES, criteria, load
 from nsr.screen.grid import REPO, Run, overrides_text
-from nsr.screen.report import TRAINED
+from nsr.screen.report import CARD_COLUMNS, TRAINED
 from nsr.study_config import config_errors
 
 ROW_FILE = "screen_row.json"
 
 
+# Snakemake targets of a run by its grid's stage (none: the default target, the whole study).
+STAGE_TARGETS = {"study": (), "base": ("results/base_card.csv",)}
+
+
 def snakemake(config_path: Path, workdir: Path, cores: str | int, *extra: str,
               capture: bool = True) -> subprocess.CompletedProcess:
-    """The study of ``config_path`` in ``workdir`` (the default target); its output captured, or
-    shown as it comes with ``capture=False``."""
+    """The study of ``config_path`` in ``workdir`` (the default target unless ``extra`` names
+    targets); its output captured, or shown as it comes with ``capture=False``."""
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}"}
     return subprocess.run([sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile"), "--cores", str(cores),
                            "--configfile", str(config_path), "--directory", str(workdir), *extra],
@@ -39,8 +44,26 @@ def _primary_test_set(table, config: dict) -> str:
     return name if name in set(table["test_set"]) else table["test_set"].iloc[0]
 
 
+def collect_card(results: Path, config: dict) -> dict:
+    """The base card's numbers (percent) on the primary test set (results/base_card.csv, its ``all``
+    row), the fragile problems per question type, and which targets of a paper-like base it meets."""
+    import pandas as pd
+
+    from nsr.base_card import ALL_TYPES, CARD_CHECKS, card_checks, fragile_types
+
+    card = pd.read_csv(results / "base_card.csv")
+    test_set = _primary_test_set(card, config)
+    overall = card[(card["test_set"] == test_set) & (card["question_type"] == ALL_TYPES)].iloc[0]
+    row: dict[str, Any] = {f"card_{c}": float(overall[c]) for c in CARD_COLUMNS}
+    row["card_fragile_types"] = ", ".join(f"{q} {n}" for q, n in fragile_types(card, test_set).items())
+    checks = {name: ok for name, ok, _ in card_checks(card, test_set)}
+    row.update({f"meets_{name}": math.nan if checks[name] is None else int(checks[name]) for name in CARD_CHECKS})
+    row["card_held"] = sum(ok is True for ok in checks.values())
+    return row
+
+
 def collect(results: Path, config: dict) -> dict:
-    """A finished study's numbers (percent), on its primary test set."""
+    """A finished study's numbers (percent), on its primary test set, its base card's included."""
     import pandas as pd
 
     from nsr.coverage import fragile_coverage
@@ -72,7 +95,10 @@ def collect(results: Path, config: dict) -> dict:
     row.update({name: int(ok) for name, ok, _ in checks})
     row["criteria_held"] = sum(ok for _, ok, _ in checks)
     row["details"] = " | ".join(f"{name}: {detail}" for name, _, detail in checks)
-    return row
+    return {**row, **collect_card(results, config)}
+
+
+COLLECT = {"study": collect, "base": collect_card}
 
 
 def _stored_row(run: Run) -> dict | None:
@@ -84,7 +110,7 @@ def _stored_row(run: Run) -> dict | None:
 
 
 def _nothing_to_do(run: Run) -> bool:
-    dry = snakemake(run.workdir / "config.yaml", run.workdir, 1, "--dry-run")
+    dry = snakemake(run.workdir / "config.yaml", run.workdir, 1, "--dry-run", *STAGE_TARGETS[run.stage])
     return dry.returncode == 0 and "Nothing to be done" in dry.stdout + dry.stderr
 
 
@@ -135,15 +161,17 @@ def execute(run: Run, cores: str | int, log=print, runs: Iterable[Run] = ()) -> 
     started = time.monotonic()
     reuse_base(run, runs, log)
     # --rerun-incomplete: a screen killed mid-run resumes its half-written jobs on the next call.
-    result = snakemake(config_path, run.workdir, cores, "-q", "--rerun-incomplete")
+    result = snakemake(config_path, run.workdir, cores, "-q", "--rerun-incomplete", *STAGE_TARGETS[run.stage])
     wall = time.monotonic() - started
     if result.returncode != 0:
         raise RuntimeError(f"snakemake failed (logs in {run.workdir / 'logs'})\n"
                            + (result.stdout + result.stderr)[-3000:])
     row = {"variant": run.variant, "seed_set": run.seed_set, "seed_sets": 1,
-           "overrides": overrides_text(run.overrides), **collect(run.workdir / "results", run.config),
+           "overrides": overrides_text(run.overrides), **COLLECT[run.stage](run.workdir / "results", run.config),
            "wall_s": round(wall, 1)}
     with atomic_path(run.workdir / ROW_FILE) as tmp:
         tmp.write_text(json.dumps({"config": run.config, "row": row}, indent=1))
-    log(f"{run.variant}/{run.seed_set}: done in {wall:.0f} s, {row['criteria_held']} of 5 criteria hold")
+    held = (f"{row['criteria_held']} of 5 criteria hold" if run.stage == "study" else
+            f"the card meets {row['card_held']} of {len(CARD_CHECKS)} targets")
+    log(f"{run.variant}/{run.seed_set}: done in {wall:.0f} s, {held}")
     return row

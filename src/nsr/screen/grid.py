@@ -16,6 +16,10 @@ from nsr.study_config import WORKFLOW_DIR
 REPO = WORKFLOW_DIR
 DEFAULT_CONFIG = REPO / "config" / "config.yaml"
 AGGREGATE = "all"  # seed_set of a variant's aggregate row
+# What a grid's runs are: whole studies judged by S1-S5 (nsr.paper_shape), or bases only, judged by
+# their card (nsr.base_card: subset, base, the base's samples, results/base_card.csv; no RL).
+STAGES = ("study", "base")
+STAGE_METHODS = {"study": ROLES, "base": ("base",)}
 
 
 # --- configs -----------------------------------------------------------------------------
@@ -75,6 +79,7 @@ class Run:
     overrides: dict       # the variant's own
     config: dict          # base config + common + seed set + variant
     workdir: Path
+    stage: str = "study"  # STAGES
 
 
 def _mapping(value: Any, where: str) -> dict:
@@ -88,9 +93,12 @@ def _mapping(value: Any, where: str) -> dict:
 def load_grid(path: Path, workdir: Path) -> tuple[dict, list[Run]]:
     """(the grid file's content, every variant x seed set run in grid order)."""
     grid = yaml.safe_load(Path(path).read_text()) or {}
-    unknown = sorted(set(grid) - {"base_config", "common", "seed_sets", "variants", "confirm"})
+    unknown = sorted(set(grid) - {"base_config", "common", "seed_sets", "variants", "confirm", "stage", "bases_from"})
     if unknown:
         raise InputError(f"{path}: unknown top-level key(s) {unknown}")
+    stage = grid.get("stage", "study")
+    if stage not in STAGES:
+        raise InputError(f"{path}: stage: {stage!r} is not one of {', '.join(STAGES)}")
     base_config = REPO / grid.get("base_config", "config/config.yaml")
     common = _mapping(grid.get("common"), f"{path}: common")
     seed_sets = _mapping(grid.get("seed_sets"), f"{path}: seed_sets")
@@ -126,6 +134,26 @@ def load_grid(path: Path, workdir: Path) -> tuple[dict, list[Run]]:
         overrides = _mapping(variants[variant], f"{path}: variants.{variant}")
         seeds = _mapping(seed_sets[seed_set], f"{path}: seed_sets.{seed_set}")
         items = [*common.items(), *seeds.items(), *overrides.items()]
-        config = study_config(items, base_config, methods=ROLES)
-        runs.append(Run(str(variant), str(seed_set), overrides, config, workdir / str(variant) / str(seed_set)))
+        config = study_config(items, base_config, methods=STAGE_METHODS[stage])
+        runs.append(Run(str(variant), str(seed_set), overrides, config, workdir / str(variant) / str(seed_set), stage))
     return grid, runs
+
+
+def base_sources(grid: dict, grid_path: Path) -> list[Run]:
+    """The finished runs in the folder ``bases_from`` names (another grid's workdir, e.g. a stage-0
+    grid's benchmarks/out/screen/<name>; relative to the repository): a run of this grid whose data
+    and base settings equal one of them starts from its subset and base instead of building them
+    again (nsr.screen.execution.reuse_base)."""
+    source = grid.get("bases_from")
+    if not source:
+        return []
+    folder = Path(source) if Path(source).is_absolute() else REPO / source
+    if not folder.is_dir():
+        raise InputError(f"{grid_path}: bases_from: no such folder {source} (run that grid first)")
+    return [Run(path.parent.parent.name, path.parent.name, {}, yaml.safe_load(path.read_text()), path.parent)
+            for path in sorted(folder.glob("*/*/config.yaml"))]
+
+
+def default_workdir(grid_path: Path) -> Path:
+    """Where a grid's studies run unless told otherwise: benchmarks/out/screen/<grid name>."""
+    return REPO / "benchmarks" / "out" / "screen" / Path(grid_path).stem

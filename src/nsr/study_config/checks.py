@@ -8,6 +8,7 @@ from nsr.io import InputError
 from nsr.study_config.schema import WORKFLOW_DIR, suggest, unique, load_schema, schema_errors
 from nsr.study_config.train_command import extra_args_errors, method_settings
 from nsr.train_cli import EVAL_DEFAULTS
+from nsr.trainer.group_filter import refusal
 from nsr.trl_args import field_errors
 
 MAX_LINES = 8  # mistakes listed in one report; the rest are counted
@@ -106,6 +107,10 @@ def _method_errors(config: dict, workflow_dir: Path) -> list[str]:
         if not (accelerate if accelerate.is_absolute() else workflow_dir / accelerate).is_file():
             errors.append(f"{source('accelerate_config')}: no such file {accelerate} "
                           "(relative paths start at the workflow folder, e.g. config/accelerate/single_process.yaml)")
+        refused = refusal(entry["objective"], settings.get("group_filter", "all"))
+        if refused:
+            key = source("group_filter") + ("" if "group_filter" in entry else f" (method {method})")
+            errors.append(f"{key}: {settings['group_filter']!r} {refused}")
         errors += extra_args_errors(source("extra_args"), settings)
         eval_every, max_steps = settings.get("eval_every", 0), settings["max_steps"]
         if eval_every and max_steps != -1 and eval_every > max_steps:
@@ -132,8 +137,23 @@ def _teacher_keys(warmstart: dict) -> list[str]:
     for key, phase in _phases(warmstart):
         if phase.get("steps", 1):
             keys += [f"{key}.{name}" for name in ("teacher_accuracy", "teacher_decay") if phase.get(name, 1) < 1]
-            keys += [f"{key}.blind_spot"] if phase.get("blind_spot", "none") != "none" else []
+            keys += [f"{key}.{name}" for name in ("blind_spot", "teacher_difficulty")
+                     if phase.get(name, "none") != "none"]
     return keys
+
+
+def _teacher_errors(warmstart: dict, question_types) -> list[str]:
+    """What each phase's keys say together (nsr.warmstart.make_phase: a difficulty curve that falls, a
+    teacher that acts on some of the study's ``question_types``), named by the phase's key."""
+    from nsr.warmstart import make_phase
+
+    errors = []
+    for key, phase in _phases(warmstart):
+        try:
+            make_phase(phase, key, question_types)
+        except InputError as exc:
+            errors.append(str(exc))
+    return errors
 
 
 def _warmstart_steps(warmstart: dict) -> int:
@@ -186,6 +206,7 @@ def semantic_errors(config: dict, workflow_dir: str | Path = WORKFLOW_DIR) -> li
             synthchart.check_size("warmstart", synthchart.DEFAULT_SIZES["warmstart"], **options)
         except InputError as exc:
             errors.append(f"data.options: the embedded base's warm-start pool: {exc}")
+        errors += _teacher_errors(config["base"].get("warmstart", {}), synthchart.parse_options(**options)["types"])
     errors += _method_errors(config, Path(workflow_dir))
     return unique(errors)
 

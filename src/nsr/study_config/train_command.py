@@ -13,7 +13,8 @@ _RULE_FLAGS = {"mode": "objective", "learning_rate": "learning_rate", "max_steps
                "num_epochs": "num_epochs", "num_generations": "num_generations",
                "prompts_per_step": "prompts_per_step", "max_completion_length": "max_completion_length",
                "temperature": "temperature", "reward_threshold": "reward_threshold", "lambda_psr": "lambda_psr",
-               "batch_filter": "batch_filter",
+               "batch_filter": "batch_filter", "group_filter": "group_filter",
+               "group_filter_max_batches": "group_filter_max_batches",
                "eval_every": "eval_every", "eval_size": "eval_size", "eval_samples": "eval_samples",
                "eval_dataset": None, "model": None, "dataset_name": None, "seed": None, "output_dir": None,
                "resume": None, "num_threads": None, "trl": "trl"}
@@ -44,6 +45,10 @@ def train_arguments(settings: dict, eval_dataset: str) -> list[str]:
         f"--reward-threshold {settings['reward_threshold']}",
         f"--lambda-psr {settings['lambda_psr']}",
         f"--batch-filter {settings['batch_filter']}" if "batch_filter" in settings else "",
+        # only when set: the commands (and Snakemake params) of studies without the keys stay as they were
+        f"--group-filter {settings['group_filter']}" if "group_filter" in settings else "",
+        f"--group-filter-max-batches {settings['group_filter_max_batches']}"
+        if "group_filter_max_batches" in settings else "",
         *(f"--trl {shlex.quote(field)}" for field in assignments(settings.get("trl") or {})),
         settings.get("extra_args", ""),
     ]

@@ -20,13 +20,25 @@ loss and gradient as TRL's paths (tests/test_rollouts.py, tests/test_trainer.py)
 default a step costs under a third of the CPU time (benchmarks/train_speed.py).
 
 Modules: config (NSRConfig), nsr_trainer (NSRTrainer), shared_prefix (the loss forward), sampler
-(the resumable data order), callbacks (the CSV log, the held-out evaluation).
+(the resumable data order), callbacks (the CSV log, the held-out evaluation), batch_filter (`subset`:
+excluded samples leave the batch), group_filter (which groups train: a registry of pure functions,
+light: no torch) and rollout_rows (several generation batches' rows as one batch, for its refill).
+
+The names below are imported on first use (PEP 562), so `import nsr.trainer.group_filter` stays
+light: the config checks run it at DAG-build time, where importing TRL would cost seconds.
 """
 
-from nsr.trainer.callbacks import HeldOutEvalCallback, TrainLogCallback
-from nsr.trainer.config import ROLLOUT_SAMPLERS, NSRConfig
-from nsr.trainer.nsr_trainer import NSRTrainer
-from nsr.trainer.sampler import EpochSeededRepeatSampler
+import importlib
 
-__all__ = ["EpochSeededRepeatSampler", "HeldOutEvalCallback", "NSRConfig", "NSRTrainer", "ROLLOUT_SAMPLERS",
-           "TrainLogCallback"]
+_HOMES = {"EpochSeededRepeatSampler": "sampler", "HeldOutEvalCallback": "callbacks", "NSRConfig": "config",
+          "NSRTrainer": "nsr_trainer", "ROLLOUT_SAMPLERS": "config", "TrainLogCallback": "callbacks"}
+
+__all__ = sorted(_HOMES)
+
+
+def __getattr__(name):
+    if name not in _HOMES:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"{__name__}.{_HOMES[name]}"), name)
+    globals()[name] = value  # later lookups (and monkeypatching) see a plain module attribute
+    return value

@@ -52,6 +52,18 @@ def take_rows(batch: dict, index: list[int]) -> dict:
     return out
 
 
+def without_loss(batch: dict, first: int) -> dict:
+    """``batch`` with its rows from ``first`` on made stand-ins: no loss (``tool_mask``, part of TRL's loss mask),
+    no entropy (``sampled_mask``) and not kept (``kept``); they only fill a batch to a size every process shares."""
+    stand_in = torch.arange(len(batch["prompt_ids"])) >= first
+    for key in ("tool_mask", "sampled_mask"):
+        if key in batch:
+            batch[key] = batch[key] * ~stand_in.to(batch[key].device).unsqueeze(1)
+    if "kept" in batch:
+        batch["kept"] = batch["kept"] & ~stand_in.to(batch["kept"].device)
+    return batch
+
+
 def verl_normaliser(tokens: float, rows: int, mini_batch: int, num_processes: int, steps_per_generation: int,
                     accumulation: int) -> float:
     """The `num_items_in_batch` that makes TRL's token-mean ("dapo") loss of a micro-batch equal verl's
@@ -81,11 +93,7 @@ def subset_slots(batch: dict, keep: torch.Tensor, *, micro_batch: int, accumulat
         start = step * mini_batch + micro * micro_batch
         index = kept[start:min(start + micro_batch, (step + 1) * mini_batch)]
         width = micro_batch if num_processes > 1 else max(len(index), 1)
-        part = take_rows(batch, index + [0] * (width - len(index)))
-        stand_in = (torch.arange(width) >= len(index)).to(part["tool_mask"].device)
-        for key in ("tool_mask", "sampled_mask"):  # stand-ins: no loss, no entropy
-            if key in part:
-                part[key] = part[key] * ~stand_in.unsqueeze(1)
+        part = without_loss(take_rows(batch, index + [0] * (width - len(index))), first=len(index))
         if index:
             tokens = float((part["completion_mask"] * part["tool_mask"]).sum())
             normaliser = verl_normaliser(tokens, len(index), mini_batch, num_processes, slots, accumulation)

@@ -15,6 +15,11 @@ from nsr.rewards import full_credit
 class TrainLogCallback(TrainerCallback):
     """Appends one row per logged step to a CSV; on resume keeps the rows up to the checkpoint's step.
 
+    Per step: the rollout batch it trains on (``rollout_batch``), that batch's samples the objective keeps
+    (``rollout_kept``), whether the weights moved (``optimizer_step``), the batch's groups generated and
+    kept by ``group_filter`` (``groups_generated``, ``groups_kept``, all processes; equal without a filter)
+    and the share of positive samples among the kept groups' samples (``kept_positive_share``).
+
     `seconds` is wall time since the start of training, so it cannot repeat between runs: a resumed
     run continues it from the last kept row (it stays increasing); every other column of a resumed
     run equals the uninterrupted run's.
@@ -27,11 +32,15 @@ class TrainLogCallback(TrainerCallback):
     """
 
     COLUMNS = ("step", "loss", "reward_mean", "frac_correct", "kept_samples", "rollout_batch", "rollout_kept",
-               "optimizer_step", "entropy", "learning_rate", "seconds")
+               "optimizer_step", "groups_generated", "groups_kept", "kept_positive_share", "entropy", "learning_rate",
+               "seconds")
     _SOURCES = {"loss": "loss", "reward_mean": "reward", "frac_correct": "frac_correct",
                 "kept_samples": "kept_samples", "rollout_batch": "rollout_batch", "rollout_kept": "rollout_kept",
-                "optimizer_step": "optimizer_step", "entropy": "entropy", "learning_rate": "learning_rate"}
-    _COUNTS = ("rollout_batch", "rollout_kept", "optimizer_step")  # whole numbers, written as such
+                "optimizer_step": "optimizer_step", "groups_generated": "groups_generated",
+                "groups_kept": "groups_kept", "kept_positive_share": "kept_positive_share", "entropy": "entropy",
+                "learning_rate": "learning_rate"}
+    # whole numbers, written as such
+    _COUNTS = ("rollout_batch", "rollout_kept", "optimizer_step", "groups_generated", "groups_kept")
 
     def __init__(self, path: str | Path, extra_columns: tuple[str, ...] = (), step_zero=None):
         self.path = Path(path)

@@ -10,6 +10,7 @@ from trl import GRPOConfig
 
 from nsr.objectives import keeps_every_sample, methods
 from nsr.trainer.batch_filter import BATCH_FILTERS
+from nsr.trainer.group_filter import GROUP_FILTERS, refusal
 
 # Loss types whose normaliser is a token count over the (masked) batch, so excluded rows drop out of it.
 # "grpo"/"sapo"/"luspo" average over rows and "dr_grpo" over a fixed length: excluded rows would still dilute.
@@ -41,6 +42,20 @@ class NSRConfig(GRPOConfig):
     )
     reward_threshold: float = field(
         default=0.5, metadata={"help": "A sample is positive iff its reward >= this (1.0: fully correct only)."})
+    group_filter: str = field(
+        default="all",
+        metadata={"help": "Which groups of num_generations rollouts train (nsr.trainer.group_filter): all, mixed "
+                  "(0 < positives < num_generations: DAPO's dynamic sampling), unsolved (no positive sample: the "
+                  "zero-success restriction), solved (at least one positive sample). Filtered groups leave the batch "
+                  "before batch_filter acts on samples."},
+    )
+    group_filter_max_batches: int = field(
+        default=0,
+        metadata={"help": "Generation batches a step may use in all when group_filter drops groups: while fewer groups "
+                  "than one generation batch holds survived, another batch is generated (its prompts drawn from the "
+                  "train dataset by seed and step), up to this many; then the step trains on what survived. 0 or 1: "
+                  "no refill. (verl's max_num_gen_batches counts alike, but there 0 means no limit.)"},
+    )
     bf16: bool | None = field(default=None, metadata={"help": "bf16 mixed precision; None: on with CUDA."})
     # transformers 5 renamed gradient_checkpointing to activation_checkpointing; TRL defaults the old name to True.
     gradient_checkpointing: bool | None = field(
@@ -81,6 +96,17 @@ class NSRConfig(GRPOConfig):
             if spg is not None and spg % accumulation:
                 raise ValueError(f"batch_filter 'subset' needs steps_per_generation ({spg}) to be a multiple of "
                                  f"gradient_accumulation_steps ({accumulation}): whole optimizer steps per generation")
+        if self.group_filter not in GROUP_FILTERS:
+            raise ValueError(f"group_filter must be one of {tuple(GROUP_FILTERS)}, got {self.group_filter!r}")
+        if refusal(self.objective, self.group_filter):
+            raise ValueError(f"group_filter {self.group_filter!r} {refusal(self.objective, self.group_filter)}")
+        if self.group_filter_max_batches < 0:
+            raise ValueError(f"group_filter_max_batches must be >= 0, got {self.group_filter_max_batches}")
+        if self.group_filter != "all" and self.loss_type not in _TOKEN_MEAN_LOSSES:
+            # Filtered batches hold stand-in rows (zero loss mask) and micro-batches of uneven sizes: only a
+            # token-mean loss leaves both out of its weights.
+            raise ValueError(f"group_filter {self.group_filter!r} needs a token-mean loss_type {_TOKEN_MEAN_LOSSES}, "
+                             f"got {self.loss_type!r}")
         if self.lambda_psr < 0:
             raise ValueError(f"lambda_psr must be >= 0, got {self.lambda_psr}")
         if not 0 < self.reward_threshold <= 1:

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import math
 from contextlib import nullcontext
 
 import torch
+from datasets import IterableDataset
 from trl import GRPOTrainer
 from trl.extras.profiling import profiling_context
 from trl.models import unwrap_model_for_generation
@@ -13,6 +15,8 @@ from trl.trainer.utils import shuffle_sequence_dict, split_pixel_values_by_grid,
 from nsr.objectives import advantages, keeps_every_sample
 from nsr.rewards import full_credit
 from nsr.trainer.batch_filter import SKIP, optimizer_steps, subset_slots
+from nsr.trainer.group_filter import GROUP_FILTERS, refill_prompts, take_in_order
+from nsr.trainer.rollout_rows import join_rows
 from nsr.trainer.sampler import EpochSeededRepeatSampler
 from nsr.trainer.shared_prefix import can_share_prompts, shared_prefix_logps
 
@@ -32,10 +36,23 @@ class NSRTrainer(GRPOTrainer):
     ``"mask"``: they are masked inside the same optimizer steps every objective takes. Every logged step
     says which rollout batch it trained on (``rollout_batch``), that batch's kept samples
     (``rollout_kept``) and whether it moved the weights (``optimizer_step``).
+
+    ``group_filter`` (nsr.trainer.group_filter) drops whole groups of the generation batch before either
+    batch filter sees it, and with ``group_filter_max_batches`` generates more batches until every
+    process's share of one generation batch holds surviving groups (``_generate_filtered``); every logged
+    step says how many groups its rollout batch generated and kept (``groups_generated``, ``groups_kept``,
+    all processes) and the share of positive samples among the kept groups' samples (``kept_positive_share``).
     """
 
     _prepared_slot = None  # a slot training_step has prepared (see _prepare_inputs)
     _rollout_kept = 0.0  # kept samples of the current generation batch, all processes
+    _group_counts = (0.0, 0.0, math.nan)  # its groups generated, groups kept, positive share of the kept samples
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        if self.args.group_filter_max_batches > 1 and isinstance(self.train_dataset, IterableDataset):
+            raise ValueError("group_filter_max_batches > 1 draws refill prompts by index: it needs a map-style "
+                             "train_dataset (datasets.Dataset), not an IterableDataset")
 
     def _get_train_sampler(self, dataset=None):
         stock = super()._get_train_sampler(dataset)
@@ -93,6 +110,20 @@ class NSRTrainer(GRPOTrainer):
         return self._rewards_per_func
 
     def _generate_and_score_completions(self, inputs):
+        mode = "train" if self.model.training else "eval"
+        if mode == "train" and self.args.group_filter != "all":
+            return self._generate_filtered(inputs)
+        out, positive, keep = self._score_generation(inputs)
+        self._metrics[mode]["kept_samples"].append(float(keep.sum().item()))
+        self._rollout_kept = float(keep.sum().item())
+        if mode == "train":
+            groups = float(len(positive) // self.num_generations)
+            self._group_counts = (groups, groups, positive.float().mean().item())
+        return out
+
+    def _score_generation(self, inputs):
+        """One generation batch, generated and scored by TRL, with the objective's advantages and loss mask.
+        Returns it with the gathered (all-process) positives and the samples the objective keeps."""
         out = super()._generate_and_score_completions(inputs)
         mode = "train" if self.model.training else "eval"
         per_func = self._rewards_per_func
@@ -107,12 +138,10 @@ class NSRTrainer(GRPOTrainer):
         start = self.accelerator.process_index * len(inputs)
         local = slice(start, start + len(inputs))
         out["advantages"] = adv[local].to(out["advantages"])
-        self._metrics[mode]["kept_samples"].append(float(keep.sum().item()))
-        self._rollout_kept = float(keep.sum().item())
         if self._subsets_batches():  # which rows stay, for the mini-batches (_prepare_inputs)
             out["kept"] = keep[local].to(out["advantages"].device)
         if self.args.objective == "grpo":
-            return out  # every sample kept: TRL's loss mask and normaliser stand
+            return out, positive, keep  # every sample kept: TRL's loss mask and normaliser stand
         sampled = out["completion_mask"] * out["tool_mask"] if "tool_mask" in out else out["completion_mask"]
         out["sampled_mask"] = sampled  # for the entropy of all sampled completions
         # TRL's loss mask is completion_mask * tool_mask; excluding rows through tool_mask keeps the
@@ -121,7 +150,69 @@ class NSRTrainer(GRPOTrainer):
         # The dapo normaliser counts the tokens of the whole generation batch: count only kept ones.
         # Zero kept tokens is fine: TRL clamps the normaliser to >= 1 and the masked loss is 0.
         out["num_items_in_batch"] = self.accelerator.gather(out["tool_mask"].sum()).sum()
-        return out
+        return out, positive, keep
+
+    def _generate_filtered(self, inputs):
+        """A generation batch of `group_filter`'s surviving groups (see nsr.trainer.group_filter).
+
+        Every decision is taken on the gathered rewards, so every process takes the same ones and makes the
+        same number of generate calls (collective under ZeRO-3). Groups are TRL's runs of num_generations
+        rows in the global (all-process) order; rows stay on the process that generated them. The surviving
+        groups are taken in order (the first batch's first, as verl keeps its first train_batch_size prompts)
+        while each process holding them has room within its usual share of rows (take_in_order): no process
+        trains on more rows than without a filter, so micro-batches keep their size and `subset` its
+        mini-batches per generation. While a process has room and group_filter_max_batches allows, another
+        batch is generated from refill_prompts. All processes are filled with stand-in rows (no loss) to the
+        most any holds, under `mask` to a multiple of steps_per_generation (TRL cuts the batch into that many
+        equal micro-batches); the loss normaliser counts the kept tokens of every process."""
+        group, rows, cap = self.num_generations, len(inputs), max(self.args.group_filter_max_batches, 1)
+        processes, rank = self.accelerator.num_processes, self.accelerator.process_index
+        needed = rows * processes // group  # groups of one generation batch, all processes
+        local = slice(rank * rows, (rank + 1) * rows)
+        room = [rows] * processes
+        selections, generated, positives, samples, kept_samples = [], 0, 0, 0, 0
+        for generation in range(cap):
+            batch = inputs if generation == 0 else self._refill_inputs(generation, rows)
+            out, positive, keep = self._score_generation(batch)
+            per_group = positive.view(-1, group).sum(dim=1)
+            survived = GROUP_FILTERS[self.args.group_filter](per_group, group).tolist()
+            taken = torch.tensor(take_in_order(survived, group, rows, room), device=positive.device)
+            row_kept = taken.repeat_interleave(group)
+            generated += len(per_group)
+            positives, samples = positives + int(positive[row_kept].sum()), samples + int(row_kept.sum())
+            kept_samples += int(keep[row_kept].sum())
+            if "sampled_mask" not in out:  # grpo: TRL's loss mask is every sampled token; stand-ins need one
+                sampled = out["completion_mask"] * out["tool_mask"] if "tool_mask" in out else out["completion_mask"]
+                out = {**out, "sampled_mask": sampled, "tool_mask": out.get("tool_mask", torch.ones_like(sampled))}
+            selections.append((out, row_kept[local].nonzero().flatten().tolist()))
+            if not any(room):
+                break
+        kept_groups = samples // group
+        width = max(max(rows - free for free in room), 1)  # the most rows a process holds (all know it)
+        if not self._subsets_batches():
+            width = -(-width // self.args.steps_per_generation) * self.args.steps_per_generation
+        batch = join_rows(selections, self._tokenizer.pad_token_id, stand_ins=width - (rows - room[rank]))
+        loss_mask = batch["completion_mask"] * batch["tool_mask"]
+        batch["num_items_in_batch"] = self.accelerator.gather(loss_mask.sum()).sum()
+        self._metrics["train"]["kept_samples"].append(float(kept_samples))
+        self._rollout_kept = float(kept_samples)
+        self._group_counts = (float(generated), float(kept_groups), positives / samples if samples else math.nan)
+        if kept_groups < needed and (cap > 1 or not kept_groups) and self.accelerator.is_main_process:
+            outcome = ("training on those" if kept_groups else
+                       "no optimizer step" if self._subsets_batches() else "a zero loss")
+            print(f"group_filter {self.args.group_filter}: step {self.state.global_step + 1} kept {kept_groups} of "
+                  f"{needed} groups in {len(selections)} generation batch(es) (group_filter_max_batches "
+                  f"{self.args.group_filter_max_batches}): {outcome}", flush=True)
+        return batch
+
+    def _refill_inputs(self, refill: int, rows: int) -> list[dict]:
+        """This process's rows of refill batch ``refill``: distinct train prompts (refill_prompts, fixed by seed
+        and step) each repeated num_generations times, TRL's layout, cut into per-process slices."""
+        groups = rows * self.accelerator.num_processes // self.num_generations
+        prompts = refill_prompts(self.args.seed, self.state.global_step, refill, groups, len(self.train_dataset))
+        order = [index for index in prompts for _ in range(self.num_generations)]
+        start = self.accelerator.process_index * rows
+        return [self.train_dataset[index] for index in order[start:start + rows]]
 
     def _subsets_batches(self) -> bool:
         """Excluded samples leave the batch (batch_filter subset), for an objective that excludes any."""
@@ -168,13 +259,15 @@ class NSRTrainer(GRPOTrainer):
             self._prepared_slot = None
 
     def _log_rollout(self, stepped: bool) -> None:
-        """Per optimizer step: the rollout (generation) batch it trains on, that batch's kept samples (all
-        processes), and whether the step updates the weights (batch_filter subset may leave it out)."""
+        """Per optimizer step: the rollout (generation) batch it trains on, that batch's kept samples and groups
+        (all processes), and whether the step updates the weights (batch_filter subset may leave it out)."""
         metrics = self._metrics["train"]
         micro_steps = self.state.global_step * self.args.gradient_accumulation_steps  # done so far; survives a resume
         metrics["rollout_batch"].append(float(micro_steps // (self.args.steps_per_generation * self.num_iterations)))
         metrics["rollout_kept"].append(self._rollout_kept)
         metrics["optimizer_step"].append(float(stepped))
+        for name, value in zip(("groups_generated", "groups_kept", "kept_positive_share"), self._group_counts):
+            metrics[name].append(value)
 
     def _get_per_token_logps_and_entropies(self, model, input_ids, attention_mask, logits_to_keep, *args, **kwargs):
         # The shared-prefix forward (nsr.trainer.shared_prefix) calls the backbone directly, outside any
