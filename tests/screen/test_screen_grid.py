@@ -57,6 +57,31 @@ def test_grid_needs_two_seed_sets_and_known_keys(tmp_path, tiny_grid, write_grid
         load_grid(write_grid(tmp_path / "g.yaml", {**tiny_grid, "variants": {AGGREGATE: {}}}), tmp_path)
 
 
+def test_anchors_are_merged_into_variants_and_a_base_stage_has_only_the_base_method(tmp_path, tiny_grid):
+    text = yaml.safe_dump({k: v for k, v in tiny_grid.items() if k != "variants"}, sort_keys=False) + """
+stage: base
+anchors:
+  slow: &slow {base.warmstart.steps: 30, base.warmstart.learning_rate: 1.0e-3}
+variants:
+  slow-lr: {<<: *slow, train.learning_rate: 3.0e-3}
+  slow-steps: {<<: *slow, base.warmstart.steps: 40}
+"""
+    (tmp_path / "g.yaml").write_text(text)
+    grid, runs = load_grid(tmp_path / "g.yaml", tmp_path / "work")
+    by_name = {(r.variant, r.seed_set): r for r in runs}
+    assert by_name["slow-lr", "s7"].config["base"]["warmstart"]["steps"] == 30
+    assert by_name["slow-lr", "s7"].config["train"]["learning_rate"] == 3.0e-3
+    assert by_name["slow-steps", "s8"].config["base"]["warmstart"]["steps"] == 40  # the variant's own key wins
+    assert {r.stage for r in runs} == {"base"} and all(list(r.config["methods"]) == ["base"] for r in runs)
+    assert "anchors" not in {r.variant for r in runs}
+    with pytest.raises(InputError, match="stage: 'bases' is not one of study, base"):
+        (tmp_path / "bad.yaml").write_text(text.replace("stage: base", "stage: bases"))
+        load_grid(tmp_path / "bad.yaml", tmp_path)
+    with pytest.raises(InputError, match="bases_from: no such folder"):
+        from nsr.screen import base_sources
+        base_sources({"bases_from": str(tmp_path / "none")}, tmp_path / "g.yaml")
+
+
 def test_overrides_as_embedded_variant_takes_them():
     config = {"train": {"seeds": [1]}}
     apply_override(config, "train.seeds=[11, 12]")
@@ -96,3 +121,21 @@ def test_issue23_grid_with_its_stage_2_builds_and_every_run_passes_the_config_ch
     assert {r.variant for r in runs if r.seed_set in stage_2} == chosen
     for run in runs:
         assert not config_errors(run.config), (run.variant, run.seed_set)
+
+
+@pytest.mark.parametrize("grid_file", sorted((REPO / "benchmarks" / "grids").glob("*.yaml")), ids=lambda p: p.stem)
+def test_every_committed_grid_builds_and_every_run_passes_the_config_checks(tmp_path, grid_file):
+    """Every grid in the repository can be re-run as it is: each run's config passes the study's checks,
+    and a study grid that reuses a stage-0 grid's bases copies them on the seed sets both grids have (its
+    variants' data and base settings are a stage-0 variant's)."""
+    from nsr.study_config import config_errors
+
+    grid, runs = load_grid(grid_file, tmp_path)
+    for run in runs:
+        assert not config_errors(run.config), (run.variant, run.seed_set)
+    if grid.get("bases_from"):
+        stage_0 = REPO / "benchmarks" / "grids" / f"{Path(grid['bases_from']).name}.yaml"
+        _, bases = load_grid(stage_0, tmp_path / "bases")
+        keys = {repr({k: b.config[k] for k in ("data", "base")}) for b in bases}
+        shared = [r for r in runs if r.seed_set in {b.seed_set for b in bases}]
+        assert shared and all(repr({k: r.config[k] for k in ("data", "base")}) in keys for r in shared), grid_file.name

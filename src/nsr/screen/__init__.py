@@ -16,6 +16,7 @@ A grid file (YAML, e.g. benchmarks/grids/issue16.yaml) names the runs:
       seed_sets: {s11: {data.seed: 11, base.seed: 11, train.seeds: [21, 22]}}
     stage: study                         # optional: study (default) or base (stage 0: bases only, no RL)
     bases_from: benchmarks/out/screen/x  # optional: a stage-0 grid's workdir whose bases runs here reuse
+    anchors: {recipe: &recipe {...}}     # optional: YAML anchors for variants to merge (`<<: *recipe`)
 
 With ``stage: base`` a run has the base method only and builds results/base_card.csv (subset, base,
 the base's samples for every training seed, the card): the row is the card (nsr.base_card) and

@@ -93,7 +93,10 @@ def _mapping(value: Any, where: str) -> dict:
 def load_grid(path: Path, workdir: Path) -> tuple[dict, list[Run]]:
     """(the grid file's content, every variant x seed set run in grid order)."""
     grid = yaml.safe_load(Path(path).read_text()) or {}
-    unknown = sorted(set(grid) - {"base_config", "common", "seed_sets", "variants", "confirm", "stage", "bases_from"})
+    # `anchors`: YAML anchors for the variants to merge (`<<: *name`), e.g. one base recipe under several RL
+    # settings; not read otherwise.
+    known = {"base_config", "common", "seed_sets", "variants", "confirm", "stage", "bases_from", "anchors"}
+    unknown = sorted(set(grid) - known)
     if unknown:
         raise InputError(f"{path}: unknown top-level key(s) {unknown}")
     stage = grid.get("stage", "study")
