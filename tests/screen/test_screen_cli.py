@@ -15,7 +15,9 @@ import yaml
 
 from nsr.base_card import CARD_CHECKS
 from nsr.paper_shape import CRITERIA, ROLES
-from nsr.screen import AGGREGATE, FRAGILE_SOLVED, base_sources, columns, load_grid, reuse_base, screen
+from nsr.io import InputError
+from nsr.screen import (AGGREGATE, EXPORTED, FRAGILE_SOLVED, base_sources, columns, export_runs, load_grid,
+                        reuse_base, screen)
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -111,6 +113,28 @@ def test_rerun_reuses_rows_and_an_appended_variant_extends_the_table(tiny_screen
     pd.testing.assert_frame_equal(before, after)
     assert "lr1e-2/s7: not run yet" in (root / "table.md").read_text()
     assert not (root / "work" / "lr1e-2").exists()
+
+
+@pytest.mark.slow
+def test_export_copies_a_finished_runs_evidence_next_to_the_table(tiny_screen):
+    root, grid_path = tiny_screen
+    result = screen_command(grid_path, root / "work", root / "table", "--table-only", "--export", "lr3e-3")
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    for seed_set in ("s7", "s8"):
+        results, kept = root / "work" / "lr3e-3" / seed_set / "results", root / "table" / "lr3e-3" / seed_set
+        names = sorted(path.name for path in kept.iterdir())
+        assert names == sorted(EXPORTED)  # a whole study has every one of them
+        for name in names:
+            assert (kept / name).read_bytes() == (results / name).read_bytes(), name
+
+
+def test_export_refuses_an_unknown_or_unfinished_variant(tmp_path, tiny_grid, write_grid):
+    grid, runs = load_grid(write_grid(tmp_path / "g.yaml", tiny_grid), tmp_path / "work")
+    with pytest.raises(InputError, match=r"\['nope'\] are not variants"):
+        export_runs(runs, ["nope"], tmp_path / "out")
+    with pytest.raises(InputError, match=r"'default/s7', 'default/s8'\] have no current result"):
+        export_runs(runs, ["default"], tmp_path / "out")
+    assert not (tmp_path / "out").exists()
 
 
 @pytest.mark.slow

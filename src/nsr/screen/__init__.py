@@ -40,16 +40,18 @@ plus one row per variant (seed_set ``all``) aggregating them; columns: docs/scre
     execution.py  one run: the study under Snakemake (snakemake), its row (collect), reuse of a stored
                   row and of another run's subset and base (reuse_base), execute
     report.py     the table: columns, aggregate rows, the CSV frame and the markdown summary
+    export.py     a finished run's card, tables and figures copied into docs/ (export_runs, EXPORTED)
     cli.py        screen() (the whole grid) and main() (benchmarks/screen.py)
 """
 
 from nsr.screen.cli import main, screen
 from nsr.screen.execution import ROW_FILE, STAGE_TARGETS, collect, collect_card, execute, reuse_base, snakemake
+from nsr.screen.export import EXPORTED, export_runs
 from nsr.screen.grid import (AGGREGATE, DEFAULT_CONFIG, REPO, STAGES, Run, apply_override, base_sources,
                              default_workdir, load_grid, overrides_text, parse_assignment, set_dotted, study_config)
 from nsr.screen.report import CARD_COLUMNS, FRAGILE_SOLVED, TRAINED, aggregate, columns, markdown, table
 
-__all__ = ["AGGREGATE", "CARD_COLUMNS", "DEFAULT_CONFIG", "FRAGILE_SOLVED", "REPO", "ROW_FILE", "Run", "STAGES",
+__all__ = ["AGGREGATE", "CARD_COLUMNS", "DEFAULT_CONFIG", "EXPORTED", "FRAGILE_SOLVED", "REPO", "ROW_FILE", "Run", "STAGES",
            "STAGE_TARGETS", "TRAINED", "aggregate", "apply_override", "base_sources", "collect", "collect_card",
-           "columns", "default_workdir", "execute", "load_grid", "main", "markdown", "overrides_text",
+           "columns", "default_workdir", "execute", "export_runs", "load_grid", "main", "markdown", "overrides_text",
            "parse_assignment", "reuse_base", "screen", "set_dotted", "snakemake", "study_config", "table"]

@@ -10,6 +10,7 @@ from typing import Any, Iterable
 
 from nsr.io import InputError, atomic_path
 from nsr.screen.execution import _stored_row, execute
+from nsr.screen.export import export_runs
 from nsr.screen.grid import REPO, base_sources, default_workdir, load_grid
 from nsr.screen.report import markdown, table
 
@@ -73,6 +74,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--table-only", action="store_true",
                         help="run nothing: write the table from the stored rows (screen_row.json) whose config "
                              "is the grid's, even if code changed since they ran")
+    parser.add_argument("--export", nargs="+", default=[], metavar="VARIANT",
+                        help="copy these variants' cards, difficulty and Pass@k tables and figures (every seed "
+                             "set, finished) next to the table: <output>/<variant>/<seed set>/ (nsr.screen.export)")
     args = parser.parse_args(argv)
     stem = args.grid.stem
     workdir = (args.workdir or default_workdir(args.grid)).resolve()
@@ -80,6 +84,9 @@ def main(argv: list[str] | None = None) -> None:
     try:
         _, _, failed = screen(args.grid, workdir, output, args.cores, args.only, args.jobs_parallel,
                               run=not args.table_only)
+        if args.export:
+            copies = export_runs(load_grid(args.grid, workdir)[1], args.export, output)
+            print(f"exported {len(copies)} files to {output}/")
     except InputError as error:
         parser.exit(2, f"{parser.prog}: {error}\n")
     print(f"wrote {output.with_suffix('.csv')} and {output.with_suffix('.md')}")
