@@ -13,8 +13,10 @@ from nsr.screen.execution import _stored_row
 from nsr.screen.grid import Run
 
 # What a reader needs to judge a run without re-running it (a stage-0 run has the card only).
+# Tables rather than the figures that repeat them (a commit pays for every figure); the answer
+# distributions have no table as readable.
 EXPORTED = ("base_card.md", "comparison_pass_at_k.md", "coverage_by_difficulty.md", "answer_forms.md",
-            "comparison_pass_at_k.png", "answer_distributions.png", "coverage_by_difficulty.png")
+            "answer_distributions.png")
 
 
 def export_runs(runs: Iterable[Run], variants: Iterable[str], destination: Path) -> list[Path]:
